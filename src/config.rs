@@ -1,0 +1,2033 @@
+//! The TOML config file: reading it, checking every key down to the line it is on, and
+//! turning it into the applications the server routes to.
+
+use std::borrow::Borrow;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fmt;
+use std::ops::{Range, RangeInclusive};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use http::Method;
+use serde::Deserialize;
+use serde::de::{DeserializeOwned, IgnoredAny};
+use toml::Spanned;
+use toml::de::{DeTable, DeValue, ValueDeserializer};
+
+use crate::outbound::{self, AllowedHosts, HostPattern};
+use crate::router::{Methods, Route};
+
+pub const DEFAULT_LISTEN_ADDRESS: &str = "127.0.0.1:8080";
+pub const DEFAULT_FUNCTION: &str = "handle";
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+const DEFAULT_MEMORY_LIMIT_MB: u64 = 128;
+const MEMORY_LIMIT_MB: RangeInclusive<u64> = 1..=4096;
+const DEFAULT_MAX_REQUEST_BODY_BYTES: u64 = 10 * BYTES_PER_MB;
+const BYTES_PER_MB: u64 = 1024 * 1024;
+const ANY_METHOD: &str = "*";
+/// Used when `file_path` has no file stem to name an application after.
+const FALLBACK_NAME: &str = "app";
+/// How far an unknown key may be from a known one to be taken for a typo of it.
+const MAX_TYPO_DISTANCE: usize = 2;
+/// How long an unknown key must be to be suggested the known key it begins (as
+/// `timeout` begins `timeout_ms`): shorter ones begin too many.
+const MIN_PREFIX_SUGGESTION: usize = 3;
+
+/// A checked config file.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file it was read from.
+    pub file: PathBuf,
+    /// Where the server listens: "host:port".
+    pub listen_address: String,
+    /// In file order: a router built from their routes yields indexes into this.
+    pub apps: Vec<AppConfig>,
+    /// Problems that do not stop the server, one line each, for the operator.
+    pub warnings: Vec<String>,
+}
+
+/// One `[[applications]]` table, checked and completed from `[defaults]`.
+#[derive(Debug, Clone)]
+pub struct AppConfig {
+    /// The `name` key, or else derived from `file_path`: its file stem; where several
+    /// unnamed applications share a stem, `stem:function`; where that still collides
+    /// (with another unnamed application or any name already taken),
+    /// `stem:function:METHODS:url_path`, methods joined by ',' (e.g.
+    /// `testfunc:hello:GET,POST:/hello`).
+    pub name: String,
+    /// `file_path` resolved against the config file's directory, or against the working
+    /// directory when only found there (with a warning).
+    pub module_path: PathBuf,
+    pub function: String,
+    pub methods: Methods,
+    pub route: Route,
+    /// In file order.
+    pub env: Vec<(String, String)>,
+    pub limits: Limits,
+    pub allowed_outbound_hosts: AllowedHosts,
+    /// 1-based line of the app's `[[applications]]` header (0 when not from a file).
+    pub line: usize,
+}
+
+/// What one request of an application may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Wall-clock deadline for a whole request.
+    pub timeout: Duration,
+    /// Per instance.
+    pub memory_limit_bytes: u64,
+    pub max_request_body_bytes: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            timeout: DEFAULT_TIMEOUT,
+            memory_limit_bytes: DEFAULT_MEMORY_LIMIT_MB * BYTES_PER_MB,
+            max_request_body_bytes: DEFAULT_MAX_REQUEST_BODY_BYTES,
+        }
+    }
+}
+
+impl AppConfig {
+    /// An application serving every method and path from `handle` in one module, as the
+    /// `run` command line wants: no config file, so default limits, unrestricted outbound.
+    pub fn for_module(module_path: PathBuf) -> AppConfig {
+        AppConfig {
+            name: file_stem(&module_path),
+            module_path,
+            function: DEFAULT_FUNCTION.to_owned(),
+            methods: Methods::Any,
+            route: Route::Prefix(String::new()),
+            env: Vec::new(),
+            limits: Limits::default(),
+            allowed_outbound_hosts: AllowedHosts::unrestricted(),
+            line: 0,
+        }
+    }
+}
+
+impl Config {
+    pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
+        let text = std::fs::read_to_string(path).map_err(|error| {
+            ConfigErrors(vec![ConfigError {
+                file: path.to_owned(),
+                line: 0,
+                key: None,
+                message: format!("cannot read the config file: {error}"),
+            }])
+        })?;
+        Config::parse(&text, path)
+    }
+
+    /// Relative `file_path`s resolve against `file`'s directory.
+    pub fn parse(text: &str, file: &Path) -> Result<Config, ConfigErrors> {
+        let (document, syntax_errors) = DeTable::parse_recoverable(text);
+        let mut reader = Reader::new(text, file);
+        if !syntax_errors.is_empty() {
+            reader.report_syntax_errors(&syntax_errors);
+            return Err(reader.into_errors());
+        }
+        let root = Spanned::new(document.span(), DeValue::Table(document.into_inner()));
+        let config = reader.read_document(&root);
+        if reader.errors.is_empty() {
+            Ok(config)
+        } else {
+            Err(reader.into_errors())
+        }
+    }
+}
+
+/// Everything wrong with a config file, in line order.
+#[derive(Debug)]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (index, error) in self.0.iter().enumerate() {
+            if index > 0 {
+                f.write_str("\n")?;
+            }
+            write!(f, "{error}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
+
+/// One problem, displayed as `{file}:{line}: `{key}`: {message}`, leaving out what is absent.
+#[derive(Debug, Clone)]
+pub struct ConfigError {
+    pub file: PathBuf,
+    /// 1-based; 0 when the problem has no line (an unreadable file, a missing table).
+    pub line: usize,
+    /// Such as `listen_address`, `defaults.timeout_ms` or `applications[2].method`.
+    pub key: Option<String>,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let file = self.file.display();
+        match (self.file.as_os_str().is_empty(), self.line) {
+            (true, 0) => {}
+            (true, line) => write!(f, "line {line}: ")?,
+            (false, 0) => write!(f, "{file}: ")?,
+            (false, line) => write!(f, "{file}:{line}: ")?,
+        }
+        if let Some(key) = &self.key {
+            write!(f, "`{key}`: ")?;
+        }
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+// The file's shape. Every key is optional here so that a missing one is reported with
+// its name and line rather than as serde's first "missing field". Unknown keys are
+// found by comparing each table against these structs' field names (`field_names`).
+
+/// The top-level keys. `[defaults]` and `[[applications]]` are read table by table, so
+/// that one broken application does not hide the problems of the next; here they
+/// only contribute their names.
+#[derive(Deserialize)]
+struct RawTop {
+    listen_address: Option<Spanned<String>>,
+    #[serde(rename = "defaults")]
+    _defaults: Option<IgnoredAny>,
+    #[serde(rename = "applications")]
+    _applications: Option<IgnoredAny>,
+}
+
+/// The keys only an `[[applications]]` table may have.
+#[derive(Deserialize)]
+struct RawApp {
+    name: Option<Spanned<String>>,
+    file_path: Option<Spanned<String>>,
+    function: Option<Spanned<String>>,
+    method: Option<Spanned<MethodNames>>,
+    url_path: Option<Spanned<String>>,
+    env: Option<Spanned<BTreeMap<Spanned<String>, Spanned<toml::Value>>>>,
+}
+
+/// The keys of an application that `[defaults]` may also set for all of them.
+#[derive(Deserialize)]
+struct RawSettings {
+    timeout_ms: Option<Spanned<u64>>,
+    memory_limit_mb: Option<Spanned<u64>>,
+    max_request_body_bytes: Option<Spanned<u64>>,
+    allowed_outbound_hosts: Option<Spanned<Vec<Spanned<String>>>>,
+}
+
+/// `method = "GET"` or `method = ["GET", "POST"]`.
+enum MethodNames {
+    One(String),
+    List(Vec<Spanned<String>>),
+}
+
+impl<'de> Deserialize<'de> for MethodNames {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(MethodNamesVisitor)
+    }
+}
+
+struct MethodNamesVisitor;
+
+impl<'de> serde::de::Visitor<'de> for MethodNamesVisitor {
+    type Value = MethodNames;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a method name or a list of method names")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, name: &str) -> Result<MethodNames, E> {
+        Ok(MethodNames::One(name.to_owned()))
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<MethodNames, A::Error> {
+        let mut names = Vec::new();
+        while let Some(name) = seq.next_element()? {
+            names.push(name);
+        }
+        Ok(MethodNames::List(names))
+    }
+}
+
+/// Which table a key is in, and so which keys it may have.
+#[derive(Debug, Clone, Copy)]
+enum Scope {
+    Top,
+    Defaults,
+    Application,
+}
+
+impl Scope {
+    fn known_keys(self) -> Vec<&'static str> {
+        match self {
+            Scope::Top => field_names::<RawTop>().to_vec(),
+            Scope::Defaults => field_names::<RawSettings>().to_vec(),
+            Scope::Application => [field_names::<RawApp>(), field_names::<RawSettings>()].concat(),
+        }
+    }
+
+    /// Where a key that is known, but not in this table, belongs.
+    fn misplaced_hint(self, key: &str) -> Option<&'static str> {
+        let app_only = field_names::<RawApp>().contains(&key);
+        let setting = field_names::<RawSettings>().contains(&key);
+        match self {
+            Scope::Top if setting => Some("it belongs in [defaults] or an [[applications]] table"),
+            Scope::Top if app_only => Some("it belongs in an [[applications]] table"),
+            Scope::Defaults if app_only => {
+                Some("it has no default; set it in each [[applications]] table")
+            }
+            _ => None,
+        }
+    }
+}
+
+/// The resolved `[defaults]` keys, also what each application inherits.
+#[derive(Debug, Clone, Default)]
+struct Settings {
+    limits: Limits,
+    allowed_outbound_hosts: AllowedHosts,
+}
+
+/// An application whose own keys passed their checks, before the checks across
+/// applications and before naming.
+struct AppDraft {
+    number: usize,
+    line: usize,
+    name: Option<Located<String>>,
+    file_path: Located<String>,
+    function: String,
+    methods: Methods,
+    route: Located<Route>,
+    env: Vec<(String, String)>,
+    settings: Settings,
+}
+
+/// A checked value and the line it is written on.
+struct Located<T> {
+    value: T,
+    line: usize,
+}
+
+/// Stands for a problem already recorded in `Reader::errors`.
+struct Reported;
+
+/// One table of the document, known by its key path.
+struct Section<'t, 'i> {
+    value: &'t Spanned<DeValue<'i>>,
+    table: &'t DeTable<'i>,
+    /// "", "defaults" or "applications[N]".
+    path: String,
+    scope: Scope,
+}
+
+impl Section<'_, '_> {
+    fn key(&self, key: &str) -> String {
+        join_key(&self.path, key)
+    }
+
+    fn line(&self, text: &str) -> usize {
+        line_of(text, self.value.span().start)
+    }
+}
+
+/// Reads one file, collecting every problem instead of stopping at the first.
+struct Reader<'a> {
+    text: &'a str,
+    file: &'a Path,
+    errors: Vec<ConfigError>,
+    warnings: Vec<String>,
+    /// Paths already warned about being found only relative to the working directory.
+    cwd_relative: HashSet<String>,
+}
+
+impl<'a> Reader<'a> {
+    fn new(text: &'a str, file: &'a Path) -> Self {
+        Reader {
+            text,
+            file,
+            errors: Vec::new(),
+            warnings: Vec::new(),
+            cwd_relative: HashSet::new(),
+        }
+    }
+
+    fn into_errors(mut self) -> ConfigErrors {
+        self.errors.sort_by_key(|error| error.line);
+        ConfigErrors(self.errors)
+    }
+
+    /// An empty `key` stands for none.
+    fn error(&mut self, line: usize, key: String, message: impl Into<String>) -> Reported {
+        self.errors.push(ConfigError {
+            file: self.file.to_owned(),
+            line,
+            key: Some(key).filter(|key| !key.is_empty()),
+            message: message.into(),
+        });
+        Reported
+    }
+
+    fn error_at(
+        &mut self,
+        span: Range<usize>,
+        key: String,
+        message: impl Into<String>,
+    ) -> Reported {
+        self.error(line_of(self.text, span.start), key, message)
+    }
+
+    /// One error per line: the parser's later errors on a line mostly follow from its first.
+    fn report_syntax_errors(&mut self, errors: &[toml::de::Error]) {
+        let mut located: Vec<(usize, &str)> = errors
+            .iter()
+            .map(|error| (error.span().map_or(0, |span| span.start), error.message()))
+            .collect();
+        located.sort_by_key(|&(offset, _)| offset);
+        located.dedup_by_key(|(offset, _)| line_of(self.text, *offset));
+        for (offset, message) in located {
+            self.error_at(offset..offset, String::new(), message);
+        }
+    }
+
+    fn read_document(&mut self, root: &Spanned<DeValue<'_>>) -> Config {
+        let mut config = Config {
+            file: self.file.to_owned(),
+            listen_address: DEFAULT_LISTEN_ADDRESS.to_owned(),
+            apps: Vec::new(),
+            warnings: Vec::new(),
+        };
+        let Ok(top) = self.open_section(root, String::new(), Scope::Top) else {
+            return config;
+        };
+        config.listen_address = self.read_listen_address(&top);
+        let defaults = self.read_defaults(&top);
+        let drafts = self.read_applications(&top, &defaults);
+        config.apps = self.complete(drafts);
+        config.warnings = std::mem::take(&mut self.warnings);
+        config
+    }
+
+    fn read_listen_address(&mut self, top: &Section<'_, '_>) -> String {
+        let default = || DEFAULT_LISTEN_ADDRESS.to_owned();
+        let Ok(RawTop {
+            listen_address: Some(address),
+            ..
+        }) = self.deserialize(top)
+        else {
+            return default();
+        };
+        self.check(&address, top.key("listen_address"), check_listen_address)
+            .map_or_else(|Reported| default(), |address| address.value)
+    }
+
+    /// `value` as a table whose keys are all known for `scope`.
+    fn open_section<'t, 'i>(
+        &mut self,
+        value: &'t Spanned<DeValue<'i>>,
+        path: String,
+        scope: Scope,
+    ) -> Result<Section<'t, 'i>, Reported> {
+        let DeValue::Table(table) = value.get_ref() else {
+            let message = format!("expected a table, got {}", value.get_ref().type_str());
+            return Err(self.error_at(value.span(), path, message));
+        };
+        let section = Section {
+            value,
+            table,
+            path,
+            scope,
+        };
+        self.check_keys(&section);
+        Ok(section)
+    }
+
+    fn check_keys(&mut self, section: &Section<'_, '_>) {
+        let known = section.scope.known_keys();
+        for key in section.table.keys() {
+            let name: &str = key.get_ref();
+            if !known.contains(&name) {
+                let message = unknown_key_message(name, &known, section.scope.misplaced_hint(name));
+                self.error_at(key.span(), section.key(&key_segment(name)), message);
+            }
+        }
+    }
+
+    /// Serde stops at a table's first wrong type; the error then names the key it is in.
+    fn deserialize<T: DeserializeOwned>(
+        &mut self,
+        section: &Section<'_, '_>,
+    ) -> Result<T, Reported> {
+        T::deserialize(ValueDeserializer::from(section.value.clone())).map_err(|error| {
+            let span = error.span().unwrap_or_else(|| section.value.span());
+            let key = key_path_at(section.table, span.start)
+                .map_or_else(|| section.path.clone(), |path| section.key(&path));
+            self.error_at(span, key, error.message())
+        })
+    }
+
+    fn read_defaults(&mut self, top: &Section<'_, '_>) -> Settings {
+        let builtin = Settings::default();
+        let Some(value) = top.table.get("defaults") else {
+            return builtin;
+        };
+        let Ok(section) = self.open_section(value, "defaults".to_owned(), Scope::Defaults) else {
+            return builtin;
+        };
+        match self.deserialize(&section) {
+            Ok(raw) => self.read_settings(&raw, &section, &builtin),
+            Err(Reported) => builtin,
+        }
+    }
+
+    fn read_applications(&mut self, top: &Section<'_, '_>, defaults: &Settings) -> Vec<AppDraft> {
+        const KEY: &str = "applications";
+        const NONE_MESSAGE: &str = "no applications; add at least one [[applications]] table";
+        let Some(value) = top.table.get(KEY) else {
+            self.error(0, KEY.to_owned(), NONE_MESSAGE);
+            return Vec::new();
+        };
+        let DeValue::Array(tables) = value.get_ref() else {
+            let message = format!(
+                "expected [[applications]] tables, got {}",
+                value.get_ref().type_str()
+            );
+            self.error_at(value.span(), KEY.to_owned(), message);
+            return Vec::new();
+        };
+        if tables.is_empty() {
+            self.error_at(value.span(), KEY.to_owned(), NONE_MESSAGE);
+        }
+        let drafts = tables
+            .iter()
+            .enumerate()
+            .map(|(index, table)| self.read_application(index + 1, table, defaults));
+        drafts.filter_map(Result::ok).collect()
+    }
+
+    fn read_application(
+        &mut self,
+        number: usize,
+        value: &Spanned<DeValue<'_>>,
+        defaults: &Settings,
+    ) -> Result<AppDraft, Reported> {
+        let section = self.open_section(value, app_path(number), Scope::Application)?;
+        let own = self.deserialize::<RawApp>(&section);
+        let settings = self.deserialize::<RawSettings>(&section);
+        let (own, settings) = (own?, settings?);
+        let line = section.line(self.text);
+        let settings = self.read_settings(&settings, &section, defaults);
+        let name = self.check_optional(&own.name, section.key("name"), check_name);
+        let file_path = self.check_required(&own.file_path, &section, "file_path", check_not_empty);
+        let function = self.check_optional(&own.function, section.key("function"), check_not_empty);
+        let methods = self.read_methods(&own.method, &section);
+        let route = self.check_required(&own.url_path, &section, "url_path", Route::parse);
+        let env = self.read_env(&own.env, &section);
+        Ok(AppDraft {
+            number,
+            line,
+            name: name?,
+            file_path: file_path?,
+            function: present_or(function, DEFAULT_FUNCTION.to_owned()),
+            methods: methods?,
+            route: route?,
+            env: env.unwrap_or_default(),
+            settings,
+        })
+    }
+
+    /// Each key of `raw` that is present overrides `inherited`.
+    fn read_settings(
+        &mut self,
+        raw: &RawSettings,
+        section: &Section<'_, '_>,
+        inherited: &Settings,
+    ) -> Settings {
+        let timeout =
+            self.check_optional(&raw.timeout_ms, section.key("timeout_ms"), check_timeout);
+        let memory = self.check_optional(
+            &raw.memory_limit_mb,
+            section.key("memory_limit_mb"),
+            check_memory_limit,
+        );
+        let body = self.check_optional(
+            &raw.max_request_body_bytes,
+            section.key("max_request_body_bytes"),
+            |bytes: &u64| Ok(*bytes),
+        );
+        let hosts = self.read_allowed_hosts(&raw.allowed_outbound_hosts, section);
+        let limits = &inherited.limits;
+        Settings {
+            limits: Limits {
+                timeout: present_or(timeout, limits.timeout),
+                memory_limit_bytes: present_or(memory, limits.memory_limit_bytes),
+                max_request_body_bytes: present_or(body, limits.max_request_body_bytes),
+            },
+            allowed_outbound_hosts: present_or(hosts, inherited.allowed_outbound_hosts.clone()),
+        }
+    }
+
+    fn read_allowed_hosts(
+        &mut self,
+        raw: &Option<Spanned<Vec<Spanned<String>>>>,
+        section: &Section<'_, '_>,
+    ) -> Result<Option<Located<AllowedHosts>>, Reported> {
+        let Some(list) = raw else {
+            return Ok(None);
+        };
+        let key = section.key("allowed_outbound_hosts");
+        let entries = list.get_ref().iter().enumerate().map(|(index, entry)| {
+            (
+                entry.span(),
+                indexed_key(&key, index),
+                entry.get_ref().as_str(),
+            )
+        });
+        let patterns = self.check_all(entries, str::parse::<HostPattern>)?;
+        Ok(Some(Located {
+            value: AllowedHosts::only(patterns),
+            line: line_of(self.text, list.span().start),
+        }))
+    }
+
+    /// `"*"` alone is any method; otherwise every entry must be a method name.
+    fn read_methods(
+        &mut self,
+        raw: &Option<Spanned<MethodNames>>,
+        section: &Section<'_, '_>,
+    ) -> Result<Methods, Reported> {
+        let key = section.key("method");
+        let Some(spec) = raw else {
+            return Err(self.missing(section, key));
+        };
+        let entries: Vec<(Range<usize>, String, &str)> = match spec.get_ref() {
+            MethodNames::One(name) => vec![(spec.span(), key.clone(), name.as_str())],
+            MethodNames::List(names) => names
+                .iter()
+                .enumerate()
+                .map(|(index, name)| {
+                    (
+                        name.span(),
+                        indexed_key(&key, index),
+                        name.get_ref().as_str(),
+                    )
+                })
+                .collect(),
+        };
+        match entries.as_slice() {
+            [] => Err(self.error_at(
+                spec.span(),
+                key,
+                "lists no methods; use \"*\" for any method",
+            )),
+            [(_, _, ANY_METHOD)] => Ok(Methods::Any),
+            _ => {
+                let mut methods = self.check_all(entries, parse_method_name)?;
+                dedup_keeping_order(&mut methods);
+                Ok(Methods::List(methods))
+            }
+        }
+    }
+
+    /// The variables in file order; every value must be a string.
+    fn read_env(
+        &mut self,
+        raw: &Option<Spanned<BTreeMap<Spanned<String>, Spanned<toml::Value>>>>,
+        section: &Section<'_, '_>,
+    ) -> Result<Vec<(String, String)>, Reported> {
+        let Some(env) = raw else {
+            return Ok(Vec::new());
+        };
+        let mut variables: Vec<_> = env.get_ref().iter().collect();
+        variables.sort_by_key(|(name, _)| name.span().start);
+        let key = section.key("env");
+        let entries = variables.into_iter().map(|(name, value)| {
+            let entry_key = join_key(&key, &key_segment(name.get_ref()));
+            (value.span(), entry_key, (name.get_ref(), value.get_ref()))
+        });
+        self.check_all(entries, |(name, value)| match value.as_str() {
+            Some(text) => Ok((name.clone(), text.to_owned())),
+            None => Err(format!("must be a string, not {}", value.type_str())),
+        })
+    }
+
+    fn check<T, B, U>(
+        &mut self,
+        value: &Spanned<T>,
+        key: String,
+        check: impl FnOnce(&B) -> Result<U, String>,
+    ) -> Result<Located<U>, Reported>
+    where
+        T: Borrow<B>,
+        B: ?Sized,
+    {
+        match check(value.get_ref().borrow()) {
+            Ok(checked) => Ok(Located {
+                value: checked,
+                line: line_of(self.text, value.span().start),
+            }),
+            Err(message) => Err(self.error_at(value.span(), key, message)),
+        }
+    }
+
+    fn check_optional<T, B, U>(
+        &mut self,
+        value: &Option<Spanned<T>>,
+        key: String,
+        check: impl FnOnce(&B) -> Result<U, String>,
+    ) -> Result<Option<Located<U>>, Reported>
+    where
+        T: Borrow<B>,
+        B: ?Sized,
+    {
+        value
+            .as_ref()
+            .map(|value| self.check(value, key, check))
+            .transpose()
+    }
+
+    fn check_required<T, B, U>(
+        &mut self,
+        value: &Option<Spanned<T>>,
+        section: &Section<'_, '_>,
+        name: &str,
+        check: impl FnOnce(&B) -> Result<U, String>,
+    ) -> Result<Located<U>, Reported>
+    where
+        T: Borrow<B>,
+        B: ?Sized,
+    {
+        match value {
+            Some(value) => self.check(value, section.key(name), check),
+            None => Err(self.missing(section, section.key(name))),
+        }
+    }
+
+    fn missing(&mut self, section: &Section<'_, '_>, key: String) -> Reported {
+        self.error(section.line(self.text), key, "required key is missing")
+    }
+
+    /// Checks every entry and reports each failure; the result is usable only when all passed.
+    fn check_all<T, U>(
+        &mut self,
+        entries: impl IntoIterator<Item = (Range<usize>, String, T)>,
+        check: impl Fn(T) -> Result<U, String>,
+    ) -> Result<Vec<U>, Reported> {
+        let mut checked = Vec::new();
+        let mut failed = false;
+        for (span, key, entry) in entries {
+            match check(entry) {
+                Ok(value) => checked.push(value),
+                Err(message) => {
+                    self.error_at(span, key, message);
+                    failed = true;
+                }
+            }
+        }
+        if failed { Err(Reported) } else { Ok(checked) }
+    }
+
+    /// The checks across applications, then naming and path resolution.
+    fn complete(&mut self, drafts: Vec<AppDraft>) -> Vec<AppConfig> {
+        self.check_unique_names(&drafts);
+        let names = self.assign_names(&drafts);
+        self.check_route_conflicts(&drafts, &names);
+        drafts
+            .into_iter()
+            .zip(names)
+            .map(|(draft, name)| self.finish_app(draft, name))
+            .collect()
+    }
+
+    fn check_unique_names(&mut self, drafts: &[AppDraft]) {
+        let mut first_with_name: HashMap<&str, (usize, usize)> = HashMap::new();
+        for draft in drafts {
+            let Some(name) = &draft.name else { continue };
+            match first_with_name.get(name.value.as_str()) {
+                Some(&(number, line)) => {
+                    let message = format!(
+                        "`{}` is already the name of applications[{number}] (line {line})",
+                        name.value
+                    );
+                    self.error(
+                        name.line,
+                        join_key(&app_path(draft.number), "name"),
+                        message,
+                    );
+                }
+                None => {
+                    first_with_name.insert(&name.value, (draft.number, name.line));
+                }
+            }
+        }
+    }
+
+    /// See [`AppConfig::name`] for the rules.
+    fn assign_names(&mut self, drafts: &[AppDraft]) -> Vec<String> {
+        let mut names: Vec<Option<String>> = drafts
+            .iter()
+            .map(|draft| draft.name.as_ref().map(|name| name.value.clone()))
+            .collect();
+        let mut taken: HashSet<String> = names.iter().flatten().cloned().collect();
+        for step in DefaultNameStep::ALL {
+            let candidates: Vec<(usize, String)> = (0..drafts.len())
+                .filter(|&index| names[index].is_none())
+                .map(|index| (index, step.candidate(&drafts[index])))
+                .collect();
+            let mut counts: HashMap<&str, usize> = HashMap::new();
+            for (_, candidate) in &candidates {
+                *counts.entry(candidate).or_default() += 1;
+            }
+            for (index, candidate) in &candidates {
+                if counts.get(candidate.as_str()) == Some(&1) && taken.insert(candidate.clone()) {
+                    names[*index] = Some(candidate.clone());
+                }
+            }
+        }
+        names
+            .into_iter()
+            .zip(drafts)
+            .map(|(name, draft)| name.unwrap_or_else(|| self.last_resort_name(draft, &taken)))
+            .collect()
+    }
+
+    /// The fullest candidate is left either taken by another name, reported here, or
+    /// shared with an unnamed application on the same route and methods: a route
+    /// conflict, reported on its own.
+    fn last_resort_name(&mut self, draft: &AppDraft, taken: &HashSet<String>) -> String {
+        let candidate = DefaultNameStep::WithRoute.candidate(draft);
+        if taken.contains(&candidate) {
+            let message =
+                format!("cannot derive a unique default name (`{candidate}` is taken); set `name`");
+            self.error(
+                draft.line,
+                join_key(&app_path(draft.number), "name"),
+                message,
+            );
+        }
+        candidate
+    }
+
+    fn check_route_conflicts(&mut self, drafts: &[AppDraft], names: &[String]) {
+        for (index, later) in drafts.iter().enumerate() {
+            for (earlier, earlier_name) in drafts[..index].iter().zip(names) {
+                if earlier.route.value != later.route.value
+                    || !earlier.methods.overlaps(&later.methods)
+                {
+                    continue;
+                }
+                let message = format!(
+                    "{} {} is already routed to app `{earlier_name}` (line {})",
+                    shared_methods(&earlier.methods, &later.methods),
+                    later.route.value,
+                    earlier.line,
+                );
+                self.error(
+                    later.route.line,
+                    join_key(&app_path(later.number), "url_path"),
+                    message,
+                );
+            }
+        }
+    }
+
+    fn finish_app(&mut self, draft: AppDraft, name: String) -> AppConfig {
+        let module_path = self.resolve_module_path(&draft.file_path);
+        if draft.settings.allowed_outbound_hosts.is_unrestricted() {
+            self.warnings.push(format!(
+                "app `{name}` may connect to any host: set allowed_outbound_hosts to restrict it"
+            ));
+        }
+        AppConfig {
+            name,
+            module_path,
+            function: draft.function,
+            methods: draft.methods,
+            route: draft.route.value,
+            env: draft.env,
+            limits: draft.settings.limits,
+            allowed_outbound_hosts: draft.settings.allowed_outbound_hosts,
+            line: draft.line,
+        }
+    }
+
+    /// Configs used to be written relative to the working directory; they still load,
+    /// with a warning, when that is the only place the module is found.
+    fn resolve_module_path(&mut self, file_path: &Located<String>) -> PathBuf {
+        let written = Path::new(&file_path.value);
+        let config_dir = self.file.parent().unwrap_or(Path::new(""));
+        let beside_config = config_dir.join(written);
+        if beside_config.exists() || !written.exists() {
+            return beside_config;
+        }
+        if self.cwd_relative.insert(file_path.value.clone()) {
+            self.warnings.push(format!(
+                "{}:{}: `{}` is not found relative to the config file's directory `{}`, so it was taken \
+                 relative to the working directory; write it relative to the config file",
+                self.file.display(),
+                file_path.line,
+                file_path.value,
+                config_dir.display(),
+            ));
+        }
+        written.to_owned()
+    }
+}
+
+/// The candidates for an unnamed application's name, tried in this order.
+#[derive(Debug, Clone, Copy)]
+enum DefaultNameStep {
+    Stem,
+    WithFunction,
+    WithRoute,
+}
+
+impl DefaultNameStep {
+    const ALL: [DefaultNameStep; 3] = [Self::Stem, Self::WithFunction, Self::WithRoute];
+
+    fn candidate(self, draft: &AppDraft) -> String {
+        let stem = file_stem(Path::new(&draft.file_path.value));
+        match self {
+            Self::Stem => stem,
+            Self::WithFunction => format!("{stem}:{}", draft.function),
+            Self::WithRoute => {
+                let methods = draft.methods.to_string().replace(' ', "");
+                format!("{stem}:{}:{methods}:{}", draft.function, draft.route.value)
+            }
+        }
+    }
+}
+
+/// Keeps the value where it was set, or the inherited one where it is absent (or wrong,
+/// which is already reported).
+fn present_or<T>(checked: Result<Option<Located<T>>, Reported>, inherited: T) -> T {
+    checked
+        .ok()
+        .flatten()
+        .map_or(inherited, |located| located.value)
+}
+
+fn check_listen_address(address: &str) -> Result<String, String> {
+    match outbound::split_host_port(address) {
+        Some(_) => Ok(address.to_owned()),
+        None => Err(format!(
+            "expected `host:port`, e.g. `{DEFAULT_LISTEN_ADDRESS}`, got `{address}`"
+        )),
+    }
+}
+
+fn check_name(name: &str) -> Result<String, String> {
+    if name.is_empty() {
+        return Err("must not be empty".to_owned());
+    }
+    if name.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(format!(
+            "{name:?} must not contain whitespace or control characters"
+        ));
+    }
+    Ok(name.to_owned())
+}
+
+fn check_not_empty(text: &str) -> Result<String, String> {
+    if text.is_empty() {
+        Err("must not be empty".to_owned())
+    } else {
+        Ok(text.to_owned())
+    }
+}
+
+fn check_timeout(milliseconds: &u64) -> Result<Duration, String> {
+    if *milliseconds == 0 {
+        Err("must be greater than 0 (it is a deadline in milliseconds)".to_owned())
+    } else {
+        Ok(Duration::from_millis(*milliseconds))
+    }
+}
+
+fn check_memory_limit(megabytes: &u64) -> Result<u64, String> {
+    if MEMORY_LIMIT_MB.contains(megabytes) {
+        Ok(megabytes * BYTES_PER_MB)
+    } else {
+        Err(format!(
+            "must be between {} and {} (MiB), got {megabytes}",
+            MEMORY_LIMIT_MB.start(),
+            MEMORY_LIMIT_MB.end()
+        ))
+    }
+}
+
+/// Method names are case-insensitive in the config and upper case on the wire.
+fn parse_method_name(name: &str) -> Result<Method, String> {
+    if name == ANY_METHOD {
+        return Err("\"*\" (any method) cannot be listed with other methods".to_owned());
+    }
+    Method::from_bytes(name.to_ascii_uppercase().as_bytes())
+        .map_err(|_| format!("`{name}` is not a valid HTTP method name"))
+}
+
+fn dedup_keeping_order(methods: &mut Vec<Method>) {
+    let mut seen = Vec::with_capacity(methods.len());
+    methods.retain(|method| {
+        let first = !seen.contains(method);
+        if first {
+            seen.push(method.clone());
+        }
+        first
+    });
+}
+
+/// The methods two overlapping applications both take, for the conflict message.
+fn shared_methods(left: &Methods, right: &Methods) -> Methods {
+    match (left, right) {
+        (Methods::Any, other) | (other, Methods::Any) => other.clone(),
+        (Methods::List(left), Methods::List(right)) => Methods::List(
+            left.iter()
+                .filter(|method| right.contains(method))
+                .cloned()
+                .collect(),
+        ),
+    }
+}
+
+fn file_stem(path: &Path) -> String {
+    path.file_stem()
+        .map(|stem| stem.to_string_lossy().into_owned())
+        .filter(|stem| !stem.is_empty())
+        .unwrap_or_else(|| FALLBACK_NAME.to_owned())
+}
+
+fn app_path(number: usize) -> String {
+    format!("applications[{number}]")
+}
+
+fn join_key(path: &str, key: &str) -> String {
+    if path.is_empty() {
+        key.to_owned()
+    } else {
+        format!("{path}.{key}")
+    }
+}
+
+/// `index` counts from 0, the key from 1, as people count.
+fn indexed_key(key: &str, index: usize) -> String {
+    format!("{key}[{}]", index + 1)
+}
+
+/// A key as written in TOML: bare when it can be, quoted otherwise.
+fn key_segment(key: &str) -> String {
+    let bare = !key.is_empty()
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    if bare {
+        key.to_owned()
+    } else {
+        format!("{key:?}")
+    }
+}
+
+/// The key path, relative to `table`, of the innermost value whose text holds `offset`.
+/// `[[array]]` tables span only their header, so every table and array is searched,
+/// not just those whose span holds the offset.
+fn key_path_at(table: &DeTable<'_>, offset: usize) -> Option<String> {
+    table.iter().find_map(|(key, value)| {
+        let key = key_segment(key.get_ref());
+        match path_within(value, offset) {
+            Some(inner) => Some(format!("{key}{inner}")),
+            None => value.span().contains(&offset).then_some(key),
+        }
+    })
+}
+
+fn path_within(value: &Spanned<DeValue<'_>>, offset: usize) -> Option<String> {
+    match value.get_ref() {
+        DeValue::Table(table) => key_path_at(table, offset).map(|path| format!(".{path}")),
+        DeValue::Array(items) => items.iter().enumerate().find_map(|(index, item)| {
+            let inner = path_within(item, offset);
+            let here = inner.is_some() || item.span().contains(&offset);
+            here.then(|| format!("{}{}", indexed_key("", index), inner.unwrap_or_default()))
+        }),
+        _ => None,
+    }
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    let before = text.as_bytes().get(..offset).unwrap_or(text.as_bytes());
+    before.iter().filter(|&&byte| byte == b'\n').count() + 1
+}
+
+fn unknown_key_message(key: &str, known: &[&str], misplaced_hint: Option<&str>) -> String {
+    if let Some(hint) = misplaced_hint {
+        return format!("not allowed here; {hint}");
+    }
+    match closest_key(key, known) {
+        Some(suggestion) => format!("unknown key; did you mean `{suggestion}`?"),
+        None => {
+            let known: Vec<String> = known.iter().map(|key| format!("`{key}`")).collect();
+            format!("unknown key; expected one of {}", known.join(", "))
+        }
+    }
+}
+
+/// A known key within a typo of `key`, or one that `key` begins, such as a key written
+/// without its unit suffix; the nearest wins.
+fn closest_key<'k>(key: &str, known: &[&'k str]) -> Option<&'k str> {
+    let begins = |candidate: &str| key.len() >= MIN_PREFIX_SUGGESTION && candidate.starts_with(key);
+    known
+        .iter()
+        .map(|&candidate| (edit_distance(key, candidate), candidate))
+        .filter(|&(distance, candidate)| distance <= MAX_TYPO_DISTANCE || begins(candidate))
+        .min_by_key(|&(distance, _)| distance)
+        .map(|(_, candidate)| candidate)
+}
+
+/// Levenshtein distance, counting characters.
+fn edit_distance(left: &str, right: &str) -> usize {
+    let right: Vec<char> = right.chars().collect();
+    let mut previous: Vec<usize> = (0..=right.len()).collect();
+    for (i, left_char) in left.chars().enumerate() {
+        let mut current = vec![i + 1];
+        for (j, &right_char) in right.iter().enumerate() {
+            let substitution = previous[j] + usize::from(left_char != right_char);
+            let deletion = previous[j + 1] + 1;
+            let insertion = current[j] + 1;
+            current.push(substitution.min(deletion).min(insertion));
+        }
+        previous = current;
+    }
+    previous[right.len()]
+}
+
+/// The field names serde derives for `T`, so that the known keys cannot drift from the
+/// structs: `FieldNames` stops deserialization at `deserialize_struct` and hands back the
+/// `fields` argument.
+fn field_names<T: DeserializeOwned>() -> &'static [&'static str] {
+    match T::deserialize(FieldNames) {
+        Err(FieldNamesError::Captured(fields)) => fields,
+        _ => &[],
+    }
+}
+
+struct FieldNames;
+
+#[derive(Debug)]
+enum FieldNamesError {
+    Captured(&'static [&'static str]),
+    NotAStruct,
+}
+
+impl fmt::Display for FieldNamesError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("only a struct's field names can be captured")
+    }
+}
+
+impl std::error::Error for FieldNamesError {}
+
+impl serde::de::Error for FieldNamesError {
+    fn custom<T: fmt::Display>(_: T) -> Self {
+        FieldNamesError::NotAStruct
+    }
+}
+
+impl<'de> serde::Deserializer<'de> for FieldNames {
+    type Error = FieldNamesError;
+
+    fn deserialize_any<V: serde::de::Visitor<'de>>(self, _: V) -> Result<V::Value, Self::Error> {
+        Err(FieldNamesError::NotAStruct)
+    }
+
+    fn deserialize_struct<V: serde::de::Visitor<'de>>(
+        self,
+        _name: &'static str,
+        fields: &'static [&'static str],
+        _visitor: V,
+    ) -> Result<V::Value, Self::Error> {
+        Err(FieldNamesError::Captured(fields))
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf
+        option unit unit_struct newtype_struct seq tuple tuple_struct map enum identifier
+        ignored_any
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fs;
+    use std::path::Component;
+
+    use super::*;
+
+    const FILE: &str = "examples/config.toml";
+
+    const ORIGINAL_SAMPLE: &str = r#"listen_address = "127.0.0.1:8080"
+
+[[applications]]
+file_path = "./samples/testfunc.wasm"
+method = "GET"
+url_path = "/hello"
+function = "hello"            # optional, default "handle"
+
+[[applications]]
+file_path = "./samples/testbackend.wasm"
+method = "GET"
+url_path = "/backend"
+env = { "/env/backend" = "127.0.0.1:8181" }
+"#;
+
+    fn parse(text: &str) -> Config {
+        Config::parse(text, Path::new(FILE))
+            .unwrap_or_else(|errors| panic!("unexpected errors:\n{errors}"))
+    }
+
+    fn errors(text: &str) -> Vec<String> {
+        match Config::parse(text, Path::new(FILE)) {
+            Ok(config) => panic!("expected errors, got {config:#?}"),
+            Err(errors) => errors.0.iter().map(ToString::to_string).collect(),
+        }
+    }
+
+    fn assert_error(text: &str, expected: &str) {
+        let errors = errors(text);
+        assert!(
+            errors.iter().any(|error| error == expected),
+            "{expected:?} not among {errors:#?}"
+        );
+    }
+
+    /// One application, its `[[applications]]` header on line 1, with `extra` lines after.
+    fn app(path: &str, extra: &str) -> String {
+        format!(
+            "[[applications]]\nfile_path = \"a.wasm\"\nmethod = \"GET\"\nurl_path = \"{path}\"\n{extra}"
+        )
+    }
+
+    fn get(names: &[&str]) -> Methods {
+        Methods::List(
+            names
+                .iter()
+                .map(|name| parse_method_name(name).expect("test method"))
+                .collect(),
+        )
+    }
+
+    /// A directory under the system temp dir, unique to one test, removed afterwards.
+    struct TempDir(PathBuf);
+
+    impl TempDir {
+        fn new(test: &str) -> TempDir {
+            let path = std::env::temp_dir().join(format!(
+                "serverless-wasm-config-{}-{test}",
+                std::process::id()
+            ));
+            let _ = fs::remove_dir_all(&path);
+            fs::create_dir_all(&path).expect("create temp dir");
+            TempDir(path)
+        }
+
+        fn file(&self, relative: &str, contents: &str) -> PathBuf {
+            let path = self.0.join(relative);
+            fs::create_dir_all(path.parent().expect("has a parent")).expect("create dirs");
+            fs::write(&path, contents).expect("write file");
+            path
+        }
+    }
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = fs::remove_dir_all(&self.0);
+        }
+    }
+
+    #[test]
+    fn loads_the_original_sample_config() {
+        let config = parse(ORIGINAL_SAMPLE);
+        assert_eq!(config.file, Path::new(FILE));
+        assert_eq!(config.listen_address, "127.0.0.1:8080");
+        let [hello, backend] = config.apps.as_slice() else {
+            panic!("expected two apps: {:#?}", config.apps);
+        };
+        assert_eq!(hello.name, "testfunc");
+        assert_eq!(
+            hello.module_path,
+            Path::new("examples").join("./samples/testfunc.wasm")
+        );
+        assert_eq!(hello.function, "hello");
+        assert_eq!(hello.methods, get(&["GET"]));
+        assert_eq!(hello.route, Route::Exact("/hello".into()));
+        assert!(hello.env.is_empty());
+        assert_eq!(hello.limits, Limits::default());
+        assert!(hello.allowed_outbound_hosts.is_unrestricted());
+        assert_eq!(hello.line, 3);
+        assert_eq!(backend.name, "testbackend");
+        assert_eq!(backend.function, DEFAULT_FUNCTION);
+        assert_eq!(
+            backend.env,
+            [("/env/backend".to_owned(), "127.0.0.1:8181".to_owned())]
+        );
+        assert_eq!(backend.line, 9);
+        assert_eq!(
+            config.warnings,
+            [
+                "app `testfunc` may connect to any host: set allowed_outbound_hosts to restrict it",
+                "app `testbackend` may connect to any host: set allowed_outbound_hosts to restrict it",
+            ]
+        );
+    }
+
+    #[test]
+    fn builtin_defaults_apply_when_keys_are_absent() {
+        let config = parse(&app("/a", ""));
+        assert_eq!(config.listen_address, DEFAULT_LISTEN_ADDRESS);
+        let limits = config.apps[0].limits;
+        assert_eq!(limits.timeout, Duration::from_millis(30_000));
+        assert_eq!(limits.memory_limit_bytes, 128 * 1024 * 1024);
+        assert_eq!(limits.max_request_body_bytes, 10_485_760);
+        assert_eq!(limits, Limits::default());
+    }
+
+    #[test]
+    fn applications_inherit_defaults_and_may_override_them() {
+        let text = format!(
+            "[defaults]\ntimeout_ms = 500\nmemory_limit_mb = 64\nmax_request_body_bytes = 1024\n\
+             allowed_outbound_hosts = [\"db.local:5432\"]\n{}{}",
+            app("/inherits", ""),
+            app(
+                "/overrides",
+                "timeout_ms = 9\nmemory_limit_mb = 4096\nmax_request_body_bytes = 0\nallowed_outbound_hosts = []\nname = \"o\"\n"
+            ),
+        );
+        let config = parse(&text);
+        let [inherits, overrides] = config.apps.as_slice() else {
+            panic!("two apps")
+        };
+        assert_eq!(
+            inherits.limits,
+            Limits {
+                timeout: Duration::from_millis(500),
+                memory_limit_bytes: 64 * 1024 * 1024,
+                max_request_body_bytes: 1024,
+            }
+        );
+        assert!(inherits.allowed_outbound_hosts.allows("db.local", 5432));
+        assert!(!inherits.allowed_outbound_hosts.allows("db.local", 5433));
+        assert_eq!(
+            overrides.limits,
+            Limits {
+                timeout: Duration::from_millis(9),
+                memory_limit_bytes: 4096 * 1024 * 1024,
+                max_request_body_bytes: 0,
+            }
+        );
+        assert_eq!(
+            overrides.allowed_outbound_hosts,
+            AllowedHosts::only(Vec::new())
+        );
+        assert!(config.warnings.is_empty(), "{:?}", config.warnings);
+    }
+
+    #[test]
+    fn reads_allowed_outbound_hosts() {
+        let config = parse(&app(
+            "/a",
+            "allowed_outbound_hosts = [\"127.0.0.1:8181\", \"*:443\", \"[::1]:*\"]\n",
+        ));
+        let allowed = &config.apps[0].allowed_outbound_hosts;
+        assert!(allowed.allows("127.0.0.1", 8181));
+        assert!(allowed.allows("example.com", 443));
+        assert!(allowed.allows("::1", 1));
+        assert!(!allowed.allows("example.com", 80));
+    }
+
+    #[test]
+    fn reads_every_form_of_method() {
+        let methods = |value: &str| {
+            parse(&format!(
+                "[[applications]]\nfile_path = \"a\"\nurl_path = \"/\"\nmethod = {value}\n"
+            ))
+            .apps[0]
+                .methods
+                .clone()
+        };
+        assert_eq!(methods("\"*\""), Methods::Any);
+        assert_eq!(methods("[\"*\"]"), Methods::Any);
+        assert_eq!(methods("\"get\""), get(&["GET"]));
+        assert_eq!(
+            methods("[\"post\", \"Get\", \"POST\"]"),
+            get(&["POST", "GET"])
+        );
+        assert_eq!(methods("\"PURGE\""), get(&["PURGE"]));
+    }
+
+    #[test]
+    fn reads_prefix_routes_and_env_in_file_order() {
+        let config = parse(&app(
+            "/static/...",
+            "[applications.env]\nZED = \"1\"\nalpha = \"2\"\n\"with space\" = \"3\"\n",
+        ));
+        let static_app = &config.apps[0];
+        assert_eq!(static_app.route, Route::Prefix("/static".into()));
+        let names: Vec<&str> = static_app
+            .env
+            .iter()
+            .map(|(name, _)| name.as_str())
+            .collect();
+        assert_eq!(names, ["ZED", "alpha", "with space"]);
+    }
+
+    #[test]
+    fn explicit_names_are_kept() {
+        let config = parse(&app("/a", "name = \"front-end.v2:main/x\"\n"));
+        assert_eq!(config.apps[0].name, "front-end.v2:main/x");
+    }
+
+    #[test]
+    fn default_names_grow_until_unique() {
+        let text = [
+            "[[applications]]\nfile_path = \"samples/testfunc.wasm\"\nfunction = \"hello\"\nmethod = \"GET\"\nurl_path = \"/hello\"\n",
+            "[[applications]]\nfile_path = \"samples/testfunc.wasm\"\nfunction = \"other\"\nmethod = \"GET\"\nurl_path = \"/other\"\n",
+            "[[applications]]\nfile_path = \"b/lib.wasm\"\nmethod = [\"GET\", \"POST\"]\nurl_path = \"/x\"\n",
+            "[[applications]]\nfile_path = \"c/lib.wasm\"\nmethod = \"GET\"\nurl_path = \"/y/...\"\n",
+            "[[applications]]\nfile_path = \"unique.wasm\"\nmethod = \"GET\"\nurl_path = \"/z\"\n",
+        ]
+        .concat();
+        let names: Vec<String> = parse(&text).apps.into_iter().map(|app| app.name).collect();
+        assert_eq!(
+            names,
+            [
+                "testfunc:hello",
+                "testfunc:other",
+                "lib:handle:GET,POST:/x",
+                "lib:handle:GET:/y/...",
+                "unique"
+            ]
+        );
+    }
+
+    #[test]
+    fn default_names_avoid_explicit_names() {
+        let text = [
+            app("/a", "name = \"a\"\n"),
+            app("/b", "name = \"a:handle\"\n"),
+            app("/c", ""),
+        ]
+        .concat();
+        let names: Vec<String> = parse(&text).apps.into_iter().map(|app| app.name).collect();
+        assert_eq!(names, ["a", "a:handle", "a:handle:GET:/c"]);
+    }
+
+    #[test]
+    fn default_names_avoid_names_generated_earlier() {
+        let text = [
+            "[[applications]]\nfile_path = \"x:handle.wasm\"\nmethod = \"GET\"\nurl_path = \"/1\"\n",
+            "[[applications]]\nfile_path = \"x.wasm\"\nmethod = \"GET\"\nurl_path = \"/2\"\n",
+            "[[applications]]\nfile_path = \"x.wasm\"\nmethod = \"GET\"\nurl_path = \"/3\"\n",
+        ]
+        .concat();
+        let names: Vec<String> = parse(&text).apps.into_iter().map(|app| app.name).collect();
+        assert_eq!(names, ["x:handle", "x:handle:GET:/2", "x:handle:GET:/3"]);
+    }
+
+    #[test]
+    fn error_when_no_default_name_is_free() {
+        let text = [
+            app("/1", "name = \"a\"\n"),
+            app("/2", "name = \"a:handle\"\n"),
+            app("/3", "name = \"a:handle:GET:/4\"\n"),
+            app("/4", ""),
+        ]
+        .concat();
+        assert_error(
+            &text,
+            "examples/config.toml:16: `applications[4].name`: cannot derive a unique default name \
+             (`a:handle:GET:/4` is taken); set `name`",
+        );
+    }
+
+    #[test]
+    fn reports_syntax_errors_with_their_line() {
+        let found = errors("listen_address = \"x:1\"\n\n[[applications]\nfile_path = \"a\"\n");
+        assert_eq!(found.len(), 1, "{found:#?}");
+        assert!(
+            found[0].starts_with("examples/config.toml:3: "),
+            "{found:#?}"
+        );
+    }
+
+    #[test]
+    fn reports_syntax_errors_on_several_lines() {
+        let found = errors("a = = 1\nb = 2\nc = \"unclosed\n");
+        assert_eq!(found.len(), 2, "{found:#?}");
+        assert!(
+            found[0].starts_with("examples/config.toml:1: "),
+            "{found:#?}"
+        );
+        assert!(
+            found[1].starts_with("examples/config.toml:3: "),
+            "{found:#?}"
+        );
+    }
+
+    #[test]
+    fn unknown_keys_suggest_the_closest_known_key() {
+        let text = format!(
+            "listen_adress = \"x:1\"\n[defaults]\ntimeout = 5\n{}",
+            app("/a", "methdo = \"GET\"\nenvv = {}\n")
+        );
+        let found = errors(&text);
+        assert_eq!(
+            found,
+            [
+                "examples/config.toml:1: `listen_adress`: unknown key; did you mean `listen_address`?",
+                "examples/config.toml:3: `defaults.timeout`: unknown key; did you mean `timeout_ms`?",
+                "examples/config.toml:8: `applications[1].methdo`: unknown key; did you mean `method`?",
+                "examples/config.toml:9: `applications[1].envv`: unknown key; did you mean `env`?",
+            ]
+        );
+    }
+
+    #[test]
+    fn unknown_key_without_a_close_match_lists_the_known_keys() {
+        assert_error(
+            "colour = 1\n",
+            "examples/config.toml:1: `colour`: unknown key; expected one of `listen_address`, `defaults`, `applications`",
+        );
+    }
+
+    #[test]
+    fn known_keys_in_the_wrong_table_say_where_they_belong() {
+        let text = format!(
+            "timeout_ms = 5\nurl_path = \"/\"\n[defaults]\nname = \"x\"\n{}",
+            app("/a", "")
+        );
+        let found = errors(&text);
+        assert_eq!(
+            found,
+            [
+                "examples/config.toml:1: `timeout_ms`: not allowed here; it belongs in [defaults] or an [[applications]] table",
+                "examples/config.toml:2: `url_path`: not allowed here; it belongs in an [[applications]] table",
+                "examples/config.toml:4: `defaults.name`: not allowed here; it has no default; set it in each [[applications]] table",
+            ]
+        );
+    }
+
+    #[test]
+    fn unknown_keys_in_nested_tables_are_named_by_their_path() {
+        assert_error(
+            &format!("{}[applications.limits]\ntimeout = 1\n", app("/a", "")),
+            "examples/config.toml:5: `applications[1].limits`: unknown key; expected one of `name`, `file_path`, \
+             `function`, `method`, `url_path`, `env`, `timeout_ms`, `memory_limit_mb`, `max_request_body_bytes`, \
+             `allowed_outbound_hosts`",
+        );
+    }
+
+    #[test]
+    fn wrong_types_name_the_key_and_line() {
+        assert_error(
+            &app("/a", "timeout_ms = \"5\"\n"),
+            "examples/config.toml:5: `applications[1].timeout_ms`: invalid type: string \"5\", expected u64",
+        );
+        assert_error(
+            &format!("[defaults]\nmemory_limit_mb = 1.5\n{}", app("/a", "")),
+            "examples/config.toml:2: `defaults.memory_limit_mb`: invalid type: floating point `1.5`, expected u64",
+        );
+        assert_error(
+            &format!("listen_address = 8080\n{}", app("/a", "")),
+            "examples/config.toml:1: `listen_address`: invalid type: integer `8080`, expected a string",
+        );
+        assert_error(
+            &app("/a", "allowed_outbound_hosts = [\"a:1\",\n  5]\n"),
+            "examples/config.toml:6: `applications[1].allowed_outbound_hosts[2]`: invalid type: integer `5`, expected a string",
+        );
+        assert_error(
+            "[[applications]]\nfile_path = \"a\"\nurl_path = \"/\"\nmethod = 1\n",
+            "examples/config.toml:4: `applications[1].method`: invalid type: integer `1`, expected a method name or a list of method names",
+        );
+        assert_error(
+            &app("/a", "timeout_ms = -1\n"),
+            "examples/config.toml:5: `applications[1].timeout_ms`: invalid value: integer `-1`, expected u64",
+        );
+    }
+
+    #[test]
+    fn a_wrong_type_in_one_application_does_not_hide_the_next() {
+        let text = [
+            app("/a", "timeout_ms = \"5\"\n"),
+            app("/b", "memory_limit_mb = 0\n"),
+        ]
+        .concat();
+        let found = errors(&text);
+        assert_eq!(found.len(), 2, "{found:#?}");
+        assert!(found[0].starts_with("examples/config.toml:5: `applications[1].timeout_ms`"));
+        assert!(found[1].starts_with("examples/config.toml:10: `applications[2].memory_limit_mb`"));
+    }
+
+    #[test]
+    fn missing_required_keys_are_all_reported_at_the_header() {
+        let found =
+            errors("listen_address = \"127.0.0.1:1\"\n\n[[applications]]\nfunction = \"f\"\n");
+        assert_eq!(
+            found,
+            [
+                "examples/config.toml:3: `applications[1].file_path`: required key is missing",
+                "examples/config.toml:3: `applications[1].method`: required key is missing",
+                "examples/config.toml:3: `applications[1].url_path`: required key is missing",
+            ]
+        );
+    }
+
+    #[test]
+    fn invalid_methods_name_the_entry() {
+        let with_method = |value: &str| {
+            format!("[[applications]]\nfile_path = \"a\"\nurl_path = \"/\"\nmethod = {value}\n")
+        };
+        assert_error(
+            &with_method("\"GE T\""),
+            "examples/config.toml:4: `applications[1].method`: `GE T` is not a valid HTTP method name",
+        );
+        assert_error(
+            &with_method("[\"GET\", \"P(ST\"]"),
+            "examples/config.toml:4: `applications[1].method[2]`: `P(ST` is not a valid HTTP method name",
+        );
+        assert_error(
+            &with_method("\"\""),
+            "examples/config.toml:4: `applications[1].method`: `` is not a valid HTTP method name",
+        );
+        assert_error(
+            &with_method("[\"GET\", \"*\"]"),
+            "examples/config.toml:4: `applications[1].method[2]`: \"*\" (any method) cannot be listed with other methods",
+        );
+        assert_error(
+            &with_method("[]"),
+            "examples/config.toml:4: `applications[1].method`: lists no methods; use \"*\" for any method",
+        );
+    }
+
+    #[test]
+    fn invalid_url_paths_are_reported() {
+        assert_error(
+            &app("hello", ""),
+            "examples/config.toml:4: `applications[1].url_path`: `hello` must start with `/`",
+        );
+        assert_error(
+            &app("/a/.../b", ""),
+            "examples/config.toml:4: `applications[1].url_path`: `/a/.../b`: `...` may only end a path, as in `/static/...`",
+        );
+    }
+
+    #[test]
+    fn limits_out_of_range_are_reported() {
+        let text = format!(
+            "[defaults]\nmemory_limit_mb = 0\ntimeout_ms = 0\n{}",
+            app("/a", "memory_limit_mb = 4097\n")
+        );
+        assert_eq!(
+            errors(&text),
+            [
+                "examples/config.toml:2: `defaults.memory_limit_mb`: must be between 1 and 4096 (MiB), got 0",
+                "examples/config.toml:3: `defaults.timeout_ms`: must be greater than 0 (it is a deadline in milliseconds)",
+                "examples/config.toml:8: `applications[1].memory_limit_mb`: must be between 1 and 4096 (MiB), got 4097",
+            ]
+        );
+    }
+
+    #[test]
+    fn invalid_host_patterns_name_the_entry() {
+        let text = app(
+            "/a",
+            "allowed_outbound_hosts = [\n  \"db:5432\",\n  \"foo\",\n  \"bar:x\",\n]\n",
+        );
+        assert_eq!(
+            errors(&text),
+            [
+                "examples/config.toml:7: `applications[1].allowed_outbound_hosts[2]`: expected `host:port` \
+                 (host may be `*`, port a number or `*`), got `foo`",
+                "examples/config.toml:8: `applications[1].allowed_outbound_hosts[3]`: expected `host:port` \
+                 (host may be `*`, port a number or `*`), got `bar:x`",
+            ]
+        );
+    }
+
+    #[test]
+    fn invalid_names_and_empty_strings_are_reported() {
+        let text = [
+            app("/1", "name = \"\"\n"),
+            app("/2", "name = \"two words\"\n"),
+            app("/3", "function = \"\"\n"),
+            "[[applications]]\nfile_path = \"\"\nmethod = \"GET\"\nurl_path = \"/4\"\n".to_owned(),
+        ]
+        .concat();
+        assert_eq!(
+            errors(&text),
+            [
+                "examples/config.toml:5: `applications[1].name`: must not be empty",
+                "examples/config.toml:10: `applications[2].name`: \"two words\" must not contain whitespace or control characters",
+                "examples/config.toml:15: `applications[3].function`: must not be empty",
+                "examples/config.toml:17: `applications[4].file_path`: must not be empty",
+            ]
+        );
+    }
+
+    #[test]
+    fn invalid_listen_address_is_reported() {
+        assert_error(
+            &format!("listen_address = \"8080\"\n{}", app("/a", "")),
+            "examples/config.toml:1: `listen_address`: expected `host:port`, e.g. `127.0.0.1:8080`, got `8080`",
+        );
+        let config = parse(&format!("listen_address = \"[::]:0\"\n{}", app("/a", "")));
+        assert_eq!(config.listen_address, "[::]:0");
+    }
+
+    #[test]
+    fn non_string_env_values_name_the_key() {
+        let text = app(
+            "/a",
+            "env = { \"/env/backend\" = 8181, PLAIN = \"ok\", FLAG = true }\n",
+        );
+        assert_eq!(
+            errors(&text),
+            [
+                "examples/config.toml:5: `applications[1].env.\"/env/backend\"`: must be a string, not integer",
+                "examples/config.toml:5: `applications[1].env.FLAG`: must be a string, not boolean",
+            ]
+        );
+    }
+
+    #[test]
+    fn duplicate_names_name_both_lines() {
+        let text = [
+            app("/a", "name = \"hello\"\n"),
+            app("/b", ""),
+            app("/c", "name = \"hello\"\n"),
+        ]
+        .concat();
+        assert_eq!(
+            errors(&text),
+            [
+                "examples/config.toml:14: `applications[3].name`: `hello` is already the name of applications[1] (line 5)"
+            ]
+        );
+    }
+
+    #[test]
+    fn overlapping_routes_name_both_lines() {
+        let text = [
+            app("/hello", "name = \"hello\"\n"),
+            app("/other", ""),
+            "[[applications]]\nfile_path = \"b.wasm\"\nmethod = [\"POST\", \"GET\"]\nurl_path = \"/hello\"\n".to_owned(),
+            "[[applications]]\nfile_path = \"c.wasm\"\nmethod = \"*\"\nurl_path = \"/other\"\n".to_owned(),
+        ]
+        .concat();
+        assert_eq!(
+            errors(&text),
+            [
+                "examples/config.toml:13: `applications[3].url_path`: GET /hello is already routed to app `hello` (line 1)",
+                "examples/config.toml:17: `applications[4].url_path`: GET /other is already routed to app `a` (line 6)",
+            ]
+        );
+    }
+
+    #[test]
+    fn conflicting_unnamed_applications_get_only_the_conflict_error() {
+        let text = [app("/same", ""), app("/same", "")].concat();
+        assert_eq!(
+            errors(&text),
+            [
+                "examples/config.toml:8: `applications[2].url_path`: GET /same is already routed to app `a:handle:GET:/same` (line 1)"
+            ]
+        );
+    }
+
+    #[test]
+    fn routes_may_share_a_path_with_disjoint_methods_or_differ_in_kind() {
+        let text = [
+            app("/page", "name = \"get\"\n"),
+            "[[applications]]\nname = \"head\"\nfile_path = \"a\"\nmethod = \"HEAD\"\nurl_path = \"/page\"\n".to_owned(),
+            "[[applications]]\nname = \"post\"\nfile_path = \"a\"\nmethod = \"post\"\nurl_path = \"/page\"\n".to_owned(),
+            app("/page/...", "name = \"below\"\n"),
+        ]
+        .concat();
+        assert_eq!(parse(&text).apps.len(), 4);
+    }
+
+    #[test]
+    fn applications_are_required() {
+        assert_error(
+            "",
+            "examples/config.toml: `applications`: no applications; add at least one [[applications]] table",
+        );
+        assert_error(
+            "\napplications = []\n",
+            "examples/config.toml:2: `applications`: no applications; add at least one [[applications]] table",
+        );
+        assert_error(
+            "[applications]\nfile_path = \"a\"\n",
+            "examples/config.toml:1: `applications`: expected [[applications]] tables, got table",
+        );
+        assert_error(
+            "applications = 5\n",
+            "examples/config.toml:1: `applications`: expected [[applications]] tables, got integer",
+        );
+        assert_error(
+            "applications = [\"a\"]\n",
+            "examples/config.toml:1: `applications[1]`: expected a table, got string",
+        );
+        assert_error(
+            &format!("defaults = 1\n{}", app("/a", "")),
+            "examples/config.toml:1: `defaults`: expected a table, got integer",
+        );
+    }
+
+    #[test]
+    fn inline_application_tables_work_too() {
+        let config = parse(
+            "applications = [\n  { file_path = \"a\", method = \"GET\", url_path = \"/a\" },\n]\n",
+        );
+        assert_eq!(config.apps[0].line, 2);
+    }
+
+    #[test]
+    fn every_problem_is_reported_in_line_order() {
+        let text = [
+            "listen_address = \"nope\"\n".to_owned(),
+            app("/a", "timeout_ms = 0\nmethdo = 1\n"),
+            "[[applications]]\nname = \"\"\n".to_owned(),
+            app("/a", "memory_limit_mb = 99999\n"),
+        ]
+        .concat();
+        let lines: Vec<usize> = match Config::parse(&text, Path::new(FILE)) {
+            Ok(_) => panic!("expected errors"),
+            Err(errors) => errors.0.iter().map(|error| error.line).collect(),
+        };
+        // listen_address; timeout, methdo; three missing keys, empty name; route conflict, memory.
+        assert_eq!(lines, [1, 6, 7, 8, 8, 8, 9, 13, 14]);
+    }
+
+    #[test]
+    fn load_reports_an_unreadable_file_without_a_line() {
+        let dir = TempDir::new("unreadable");
+        let missing = dir.0.join("missing.toml");
+        let errors = match Config::load(&missing) {
+            Ok(_) => panic!("loaded a missing file"),
+            Err(errors) => errors,
+        };
+        assert_eq!(errors.0.len(), 1);
+        assert_eq!(errors.0[0].line, 0);
+        assert_eq!(errors.0[0].key, None);
+        let shown = errors.to_string();
+        assert!(
+            shown.starts_with(&format!(
+                "{}: cannot read the config file: ",
+                missing.display()
+            )),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn load_resolves_module_paths_against_the_config_directory() {
+        let dir = TempDir::new("beside");
+        let module = dir.file("conf/modules/m.wasm", "");
+        let config_file = dir.file(
+            "conf/config.toml",
+            &app("/a", "").replace("a.wasm", "modules/m.wasm"),
+        );
+        let config = Config::load(&config_file).unwrap_or_else(|errors| panic!("{errors}"));
+        assert_eq!(config.apps[0].module_path, module);
+        assert_eq!(
+            config.warnings.len(),
+            1,
+            "only the outbound warning: {:?}",
+            config.warnings
+        );
+    }
+
+    /// A relative path that reaches `target` from the working directory by climbing to the
+    /// root, and so reaches it from no directory deeper than the working directory.
+    fn relative_from_cwd(target: &Path) -> String {
+        let cwd = std::env::current_dir().expect("working directory");
+        let depth = cwd
+            .components()
+            .filter(|part| matches!(part, Component::Normal(_)))
+            .count();
+        let below_root = target.strip_prefix("/").expect("absolute temp dir");
+        format!("{}{}", "../".repeat(depth), below_root.display())
+    }
+
+    #[test]
+    fn module_found_only_relative_to_the_working_directory_is_used_with_one_warning() {
+        let dir = TempDir::new("cwd-fallback");
+        let module = dir.file("m.wasm", "");
+        let written = relative_from_cwd(&module);
+        let depth = written.matches("../").count();
+        let deep_dir: PathBuf = std::iter::repeat_n("deeper", depth + 1).collect();
+        let config_file = dir.0.join(deep_dir).join("config.toml");
+        let apps = [app("/a", ""), app("/b", "")]
+            .concat()
+            .replace("a.wasm", &written);
+        let config = Config::parse(&apps, &config_file).unwrap_or_else(|errors| panic!("{errors}"));
+        assert_eq!(config.apps[0].module_path, Path::new(&written));
+        assert_eq!(config.apps[1].module_path, Path::new(&written));
+        let fallback_warnings: Vec<&String> = config
+            .warnings
+            .iter()
+            .filter(|warning| warning.contains("working directory"))
+            .collect();
+        assert_eq!(fallback_warnings.len(), 1, "{:?}", config.warnings);
+        assert!(
+            fallback_warnings[0].starts_with(&format!("{}:2: `{written}`", config_file.display()))
+        );
+    }
+
+    #[test]
+    fn module_found_nowhere_keeps_the_config_relative_path() {
+        let config = parse(&app("/a", ""));
+        assert_eq!(config.apps[0].module_path, Path::new("examples/a.wasm"));
+        assert_eq!(config.warnings.len(), 1, "{:?}", config.warnings);
+    }
+
+    #[test]
+    fn for_module_serves_everything_with_defaults() {
+        let app = AppConfig::for_module(PathBuf::from("dir/echo.wasm"));
+        assert_eq!(app.name, "echo");
+        assert_eq!(app.module_path, Path::new("dir/echo.wasm"));
+        assert_eq!(app.function, "handle");
+        assert_eq!(app.methods, Methods::Any);
+        assert_eq!(app.route.to_string(), "/...");
+        assert!(app.env.is_empty());
+        assert_eq!(app.limits, Limits::default());
+        assert!(app.allowed_outbound_hosts.is_unrestricted());
+        assert_eq!(app.line, 0);
+        assert_eq!(
+            AppConfig::for_module(PathBuf::from("/")).name,
+            FALLBACK_NAME
+        );
+    }
+
+    #[test]
+    fn errors_display_only_the_parts_they_have() {
+        let error = |file: &str, line, key: Option<&str>| {
+            ConfigError {
+                file: file.into(),
+                line,
+                key: key.map(str::to_owned),
+                message: "bad".into(),
+            }
+            .to_string()
+        };
+        assert_eq!(
+            error("c.toml", 7, Some("applications[1].methdo")),
+            "c.toml:7: `applications[1].methdo`: bad"
+        );
+        assert_eq!(
+            error("c.toml", 0, Some("applications")),
+            "c.toml: `applications`: bad"
+        );
+        assert_eq!(error("c.toml", 3, None), "c.toml:3: bad");
+        assert_eq!(error("", 3, None), "line 3: bad");
+        assert_eq!(error("", 0, None), "bad");
+        let both = ConfigErrors(vec![
+            ConfigError {
+                file: "a".into(),
+                line: 1,
+                key: None,
+                message: "x".into(),
+            },
+            ConfigError {
+                file: "a".into(),
+                line: 2,
+                key: None,
+                message: "y".into(),
+            },
+        ]);
+        assert_eq!(both.to_string(), "a:1: x\na:2: y");
+    }
+
+    #[test]
+    fn known_keys_come_from_the_structs() {
+        assert_eq!(
+            field_names::<RawTop>(),
+            ["listen_address", "defaults", "applications"]
+        );
+        assert_eq!(
+            field_names::<RawSettings>(),
+            [
+                "timeout_ms",
+                "memory_limit_mb",
+                "max_request_body_bytes",
+                "allowed_outbound_hosts"
+            ]
+        );
+        assert_eq!(
+            field_names::<RawApp>(),
+            ["name", "file_path", "function", "method", "url_path", "env"]
+        );
+        assert!(field_names::<String>().is_empty());
+    }
+
+    #[test]
+    fn suggestions_are_close_keys_only() {
+        assert_eq!(edit_distance("methdo", "method"), 2);
+        assert_eq!(edit_distance("", "env"), 3);
+        assert_eq!(edit_distance("url_paht", "url_path"), 2);
+        let known = Scope::Application.known_keys();
+        assert_eq!(closest_key("filepath", &known), Some("file_path"));
+        assert_eq!(closest_key("urlpath", &known), Some("url_path"));
+        assert_eq!(closest_key("nmae", &known), Some("name"));
+        assert_eq!(closest_key("memory_limit", &known), Some("memory_limit_mb"));
+        assert_eq!(
+            closest_key("max_request_body", &known),
+            Some("max_request_body_bytes")
+        );
+        assert_eq!(closest_key("colour", &known), None);
+        assert_eq!(closest_key("ma", &known), None);
+    }
+
+    #[test]
+    fn finds_the_key_path_of_an_offset() {
+        let text = "a = 1\n[t]\nb = [1, { c = 2 }]\n[[arr]]\nd = 3\n[[arr]]\n\"e f\" = 4\n";
+        let (document, problems) = DeTable::parse_recoverable(text);
+        assert!(problems.is_empty());
+        let at = |needle: &str| {
+            key_path_at(
+                document.get_ref(),
+                text.find(needle).expect("needle in text"),
+            )
+        };
+        assert_eq!(at("1\n").as_deref(), Some("a"));
+        assert_eq!(at("1,").as_deref(), Some("t.b[1]"));
+        assert_eq!(at("2 }").as_deref(), Some("t.b[2].c"));
+        assert_eq!(at("3").as_deref(), Some("arr[1].d"));
+        assert_eq!(at("4").as_deref(), Some("arr[2].\"e f\""));
+        assert_eq!(at("[t]").as_deref(), Some("t"));
+    }
+
+    #[test]
+    fn lines_count_from_one() {
+        assert_eq!(line_of("a\nb\nc", 0), 1);
+        assert_eq!(line_of("a\nb\nc", 2), 2);
+        assert_eq!(line_of("a\nb\nc", 4), 3);
+        assert_eq!(line_of("a\nb", 99), 2);
+    }
+
+    #[test]
+    fn strange_input_never_panics() {
+        for text in [
+            "\u{0}",
+            "[[applications]]\n[[applications]]",
+            "applications = [[]]",
+            "= 1",
+            "[a.b.c]\nd.e.f = 1",
+            "\u{feff}x = 1",
+        ] {
+            let _ = Config::parse(text, Path::new(""));
+        }
+    }
+}

@@ -1,0 +1,94 @@
+//! The one wasmtime [`Engine`] all apps share: Cranelift code, the pooling
+//! instance allocator, and the epoch ticker that lets deadlines interrupt guests.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+/// How often the epoch advances. A guest running CPU-bound code yields to the
+/// async runtime at each tick, so this bounds how long one guest can hold a
+/// runtime thread before a deadline or another request gets a turn.
+pub const EPOCH_TICK: Duration = Duration::from_millis(2);
+
+/// How many instances may be alive at once across all apps; beyond it a
+/// request is answered 503 rather than queued behind guests of unknown length.
+pub const MAX_CONCURRENT_INSTANCES: u32 = 1000;
+
+/// The shared engine plus the thread that drives its epochs.
+pub struct WasmEngine {
+    engine: Engine,
+    ticker: Option<EpochTicker>,
+}
+
+impl WasmEngine {
+    /// Builds the engine. Per-app memory limits are enforced per store, so
+    /// each pool slot can hold any memory a wasm32 module may declare.
+    pub fn new() -> anyhow::Result<Self> {
+        let engine = Engine::new(&engine_config())
+            .map_err(|e| anyhow::Error::from(e).context("cannot create the WebAssembly engine"))?;
+        let ticker = EpochTicker::start(engine.clone()).context("cannot start the epoch thread")?;
+        Ok(Self {
+            engine,
+            ticker: Some(ticker),
+        })
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+}
+
+impl Drop for WasmEngine {
+    fn drop(&mut self) {
+        if let Some(ticker) = self.ticker.take() {
+            ticker.stop();
+        }
+    }
+}
+
+fn engine_config() -> Config {
+    let mut pool = PoolingAllocationConfig::new();
+    pool.total_core_instances(MAX_CONCURRENT_INSTANCES)
+        .total_memories(MAX_CONCURRENT_INSTANCES)
+        .total_tables(MAX_CONCURRENT_INSTANCES)
+        .total_stacks(MAX_CONCURRENT_INSTANCES);
+
+    let mut config = Config::new();
+    config
+        .epoch_interruption(true)
+        .cranelift_opt_level(wasmtime::OptLevel::Speed)
+        .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    config
+}
+
+/// Increments the engine's epoch every [`EPOCH_TICK`] until stopped.
+struct EpochTicker {
+    stop: Arc<AtomicBool>,
+    thread: JoinHandle<()>,
+}
+
+impl EpochTicker {
+    fn start(engine: Engine) -> std::io::Result<Self> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("epoch-ticker".into())
+            .spawn(move || {
+                while !stopped.load(Ordering::Relaxed) {
+                    std::thread::sleep(EPOCH_TICK);
+                    engine.increment_epoch();
+                }
+            })?;
+        Ok(Self { stop, thread })
+    }
+
+    fn stop(self) {
+        self.stop.store(true, Ordering::Relaxed);
+        // The thread only sleeps and increments; joining cannot block for long.
+        let _ = self.thread.join();
+    }
+}

@@ -1,0 +1,16 @@
+//! serverless-wasm: many small, sandboxed WebAssembly functions behind one HTTP server.
+//!
+//! A request flows top to bottom through these modules:
+//! [`server`] accepts it, [`router`] picks the [`app`], the app runs a fresh
+//! instance through its guest ABI ([`abi`]), and the response goes back
+//! through [`server`] with an access-log line.
+//! Around that path: [`config`] (the TOML file), [`engine`] (the one wasmtime
+//! engine) and [`outbound`] (what guests may connect to).
+
+pub mod abi;
+pub mod app;
+pub mod config;
+pub mod engine;
+pub mod outbound;
+pub mod router;
+pub mod server;

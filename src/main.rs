@@ -1,0 +1,277 @@
+//! The `serverless-wasm` command line: `serve`, `check` and `run`. It only
+//! parses arguments and prints; everything it calls lives in the library.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use bytes::Bytes;
+use clap::{Args, Parser, Subcommand};
+use http::{HeaderMap, HeaderName, HeaderValue, Method};
+use serverless_wasm::abi::{GuestRequest, GuestResponse};
+use serverless_wasm::app::Apps;
+use serverless_wasm::config::{AppConfig, Config};
+use serverless_wasm::server::{Server, Service};
+
+/// Runs WebAssembly functions behind one HTTP server.
+#[derive(Parser)]
+#[command(
+    name = "serverless-wasm",
+    version,
+    args_conflicts_with_subcommands = true
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    serve: ServeArgs,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Start the server (the default when only a config file is given).
+    Serve(ServeArgs),
+    /// Load and compile every module, validate the config, print the routes.
+    Check {
+        /// The TOML config file.
+        config: PathBuf,
+    },
+    /// Run one request through a module, without a server, and print the response.
+    Run(RunArgs),
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// The TOML config file.
+    config: Option<PathBuf>,
+    /// Listen on this address instead of the config's `listen_address`.
+    #[arg(long, value_name = "HOST:PORT")]
+    listen: Option<String>,
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// The module (.wasm or .wat).
+    module: PathBuf,
+    /// The exported function to call.
+    #[arg(long, default_value = "handle")]
+    function: String,
+    #[arg(long, default_value = "GET")]
+    method: String,
+    /// Path and optional query, e.g. `/hello?name=x`.
+    #[arg(long, default_value = "/")]
+    path: String,
+    /// A request header, `Name: value`; repeatable.
+    #[arg(long = "header", value_name = "NAME: VALUE")]
+    headers: Vec<String>,
+    /// The request body.
+    #[arg(long, conflicts_with = "body_file")]
+    body: Option<String>,
+    /// Read the request body from a file.
+    #[arg(long, value_name = "FILE")]
+    body_file: Option<PathBuf>,
+    /// An env entry the guest reads with `db_get`, `KEY=VALUE`; repeatable.
+    #[arg(long = "env", value_name = "KEY=VALUE")]
+    env: Vec<String>,
+    /// Wall-clock deadline in milliseconds.
+    #[arg(long, default_value_t = 30_000)]
+    timeout_ms: u64,
+}
+
+fn main() -> ExitCode {
+    init_logging();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Some(Command::Serve(args)) => serve(args),
+        Some(Command::Check { config }) => check(&config),
+        Some(Command::Run(args)) => run(args),
+        None => serve(cli.serve),
+    };
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+}
+
+fn load_config(path: &Path) -> anyhow::Result<Config> {
+    let config =
+        Config::load(path).map_err(|errors| anyhow::anyhow!("invalid config:\n{errors}"))?;
+    for warning in &config.warnings {
+        tracing::warn!("{warning}");
+    }
+    Ok(config)
+}
+
+fn load_service(config: &Config) -> anyhow::Result<Service> {
+    Service::new(config)
+        .map_err(|problems| anyhow::anyhow!("cannot load apps:\n{}", problems.join("\n")))
+}
+
+fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let Some(path) = args.config else {
+        bail!("no config file given; usage: serverless-wasm [serve] CONFIG.toml (see --help)");
+    };
+    let config = load_config(&path)?;
+    let service = load_service(&config)?;
+    let address = args.listen.unwrap_or_else(|| config.listen_address.clone());
+    runtime()?.block_on(async {
+        let server = Server::bind(&address, service).await?;
+        tracing::info!("listening on http://{}", server.local_addr()?);
+        server.run(shutdown_signal()).await
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn check(path: &Path) -> anyhow::Result<ExitCode> {
+    let config = load_config(path)?;
+    let service = load_service(&config)?;
+    println!(
+        "{}: {} apps, all modules compiled and linked",
+        path.display(),
+        config.apps.len()
+    );
+    for app in service.apps().iter() {
+        let config = &app.config;
+        println!(
+            "  {:<16} {:<24} -> {} ({}, {})",
+            config.methods.to_string(),
+            config.route.to_string(),
+            config.name,
+            config.module_path.display(),
+            config.function
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let mut app = AppConfig::for_module(args.module.clone());
+    app.function = args.function.clone();
+    app.limits.timeout = Duration::from_millis(args.timeout_ms);
+    app.env = args
+        .env
+        .iter()
+        .map(|entry| split_pair(entry, '='))
+        .collect::<anyhow::Result<_>>()?;
+    let request = run_request(&args)?;
+    let apps = Apps::load(std::slice::from_ref(&app), None)
+        .map_err(|p| anyhow::anyhow!("{}", p.join("\n")))?;
+    let Some(app) = apps.get(0) else {
+        bail!("the module did not load")
+    };
+    match runtime()?.block_on(app.handle(request)) {
+        Ok(response) => {
+            print_response(&response)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(error) => {
+            eprintln!("error: {error} ({})", error.status());
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+fn run_request(args: &RunArgs) -> anyhow::Result<GuestRequest> {
+    let method = Method::from_bytes(args.method.to_ascii_uppercase().as_bytes())
+        .with_context(|| format!("invalid method {:?}", args.method))?;
+    let (path, query) = match args.path.split_once('?') {
+        Some((path, query)) => (path.to_string(), Some(query.to_string())),
+        None => (args.path.clone(), None),
+    };
+    let mut headers = HeaderMap::new();
+    for header in &args.headers {
+        let (name, value) = split_pair(header, ':')?;
+        let name = HeaderName::from_bytes(name.as_bytes())
+            .with_context(|| format!("invalid header name in {header:?}"))?;
+        let value = HeaderValue::from_str(&value)
+            .with_context(|| format!("invalid header value in {header:?}"))?;
+        headers.append(name, value);
+    }
+    let body = match (&args.body, &args.body_file) {
+        (Some(body), _) => Bytes::from(body.clone()),
+        (None, Some(file)) => Bytes::from(
+            std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?,
+        ),
+        (None, None) => Bytes::new(),
+    };
+    Ok(GuestRequest {
+        method,
+        path,
+        query,
+        headers,
+        body,
+    })
+}
+
+fn split_pair(entry: &str, separator: char) -> anyhow::Result<(String, String)> {
+    let (key, value) = entry
+        .split_once(separator)
+        .with_context(|| format!("expected `KEY{separator}VALUE`, got {entry:?}"))?;
+    Ok((key.trim().to_string(), value.trim_start().to_string()))
+}
+
+fn print_response(response: &GuestResponse) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let reason = response
+        .reason
+        .as_deref()
+        .or(response.status.canonical_reason())
+        .unwrap_or("");
+    let mut out = std::io::stdout().lock();
+    write!(out, "HTTP/1.1 {} {reason}\r\n", response.status.as_u16())?;
+    for (name, value) in &response.headers {
+        write!(out, "{name}: ")?;
+        out.write_all(value.as_bytes())?;
+        out.write_all(b"\r\n")?;
+    }
+    write!(out, "content-length: {}\r\n\r\n", response.body.len())?;
+    out.write_all(&response.body)?;
+    out.flush()
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let terminate = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut signal) => {
+                    signal.recv().await;
+                }
+                Err(error) => {
+                    tracing::warn!("cannot listen for SIGTERM: {error}");
+                    std::future::pending::<()>().await;
+                }
+            }
+        };
+        tokio::select! {
+            _ = interrupt => {},
+            () = terminate => {},
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = interrupt.await;
+    tracing::info!("shutdown signal received");
+}

@@ -1,0 +1,316 @@
+//! The HTTP front: accepts connections (HTTP/1.1 and h2c), turns each request
+//! into a routed guest call, writes the access log, and shuts down gracefully.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use bytes::Bytes;
+use http::header::{ALLOW, CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
+use http::{Request, Response, StatusCode};
+use http_body_util::{BodyExt as _, Full, LengthLimitError, Limited};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+use tracing::Instrument as _;
+
+use crate::abi::{GuestRequest, GuestResponse};
+use crate::app::{App, Apps};
+use crate::config::Config;
+use crate::router::{Lookup, Router};
+
+/// How long in-flight requests may take to finish once shutdown starts.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+
+const REQUEST_ID: &str = "x-request-id";
+
+/// Everything needed to answer a request: the apps and how to reach them.
+pub struct Service {
+    apps: Apps,
+    router: Router,
+    request_ids: RequestIds,
+}
+
+impl Service {
+    /// Loads every app of `config` and builds its routing table.
+    pub fn new(config: &Config) -> Result<Service, Vec<String>> {
+        let apps = Apps::load(&config.apps, Some(&config.file))?;
+        Ok(Self::from_apps(apps))
+    }
+
+    pub fn from_apps(apps: Apps) -> Service {
+        let router = Router::new(
+            apps.iter()
+                .map(|app| (app.config.route.clone(), app.config.methods.clone())),
+        );
+        Service {
+            apps,
+            router,
+            request_ids: RequestIds::new(),
+        }
+    }
+
+    pub fn apps(&self) -> &Apps {
+        &self.apps
+    }
+
+    /// Answers one request; never fails, every error becomes a status.
+    pub async fn handle(&self, request: Request<Incoming>) -> Response<Full<Bytes>> {
+        let started = Instant::now();
+        let id = self.request_ids.for_request(&request);
+        let method = request.method().clone();
+        let path = request.uri().path().to_string();
+        let (app, response) = match self.router.lookup(&method, &path) {
+            Lookup::Found(index) => match self.apps.get(index) {
+                Some(app) => (
+                    app.context.name.as_str(),
+                    self.call(app, request, &id).await,
+                ),
+                None => ("-", plain(StatusCode::NOT_FOUND, "no app for this route\n")),
+            },
+            Lookup::NotFound => ("-", plain(StatusCode::NOT_FOUND, "not found\n")),
+            Lookup::MethodNotAllowed { allow } => {
+                let mut response = plain(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
+                response.headers_mut().insert(ALLOW, allow);
+                ("-", response)
+            }
+        };
+        let mut response = response;
+        if let Ok(value) = HeaderValue::from_str(&id) {
+            response.headers_mut().insert(REQUEST_ID, value);
+        }
+        tracing::info!(
+            target: "access",
+            method = %method,
+            path = %path,
+            status = response.status().as_u16(),
+            duration_ms = format_args!("{:.3}", started.elapsed().as_secs_f64() * 1000.0),
+            app = %app,
+            request_id = %id,
+        );
+        response
+    }
+
+    async fn call(&self, app: &App, request: Request<Incoming>, id: &str) -> Response<Full<Bytes>> {
+        let span = tracing::info_span!("request", id, app = %app.context.name);
+        async {
+            let guest_request =
+                match read_request(request, app.context.limits.max_request_body_bytes).await {
+                    Ok(request) => request,
+                    Err(response) => return response,
+                };
+            match app.handle(guest_request).await {
+                Ok(response) => into_http(response),
+                Err(error) => {
+                    tracing::error!("{error}");
+                    plain(
+                        error.status(),
+                        &format!("{}\nrequest id: {id}\n", error.status()),
+                    )
+                }
+            }
+        }
+        .instrument(span)
+        .await
+    }
+}
+
+/// Receives the body (up to `limit` bytes) and splits the URI.
+async fn read_request(
+    request: Request<Incoming>,
+    limit: u64,
+) -> Result<GuestRequest, Response<Full<Bytes>>> {
+    let too_large = || {
+        plain(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            &format!("request body larger than {limit} bytes\n"),
+        )
+    };
+    let declared = request
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > limit) {
+        return Err(too_large());
+    }
+    let (parts, body) = request.into_parts();
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    let body = match Limited::new(body, limit).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(error) if error.is::<LengthLimitError>() => return Err(too_large()),
+        Err(error) => {
+            tracing::debug!("cannot read request body: {error}");
+            return Err(plain(StatusCode::BAD_REQUEST, "cannot read request body\n"));
+        }
+    };
+    Ok(GuestRequest {
+        method: parts.method,
+        path: parts.uri.path().to_string(),
+        query: parts.uri.query().map(str::to_string),
+        headers: parts.headers,
+        body,
+    })
+}
+
+fn into_http(guest: GuestResponse) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(guest.body));
+    *response.status_mut() = guest.status;
+    *response.headers_mut() = guest.headers;
+    if let Some(reason) = guest
+        .reason
+        .and_then(|r| hyper::ext::ReasonPhrase::try_from(r).ok())
+    {
+        response.extensions_mut().insert(reason);
+    }
+    response
+}
+
+fn plain(status: StatusCode, body: &str) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::copy_from_slice(body.as_bytes())));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
+}
+
+/// Request ids: a client's own `x-request-id` when it is short and plain,
+/// else one made from a per-process prefix and a counter.
+struct RequestIds {
+    prefix: u32,
+    counter: AtomicU64,
+}
+
+impl RequestIds {
+    fn new() -> Self {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        Self {
+            prefix: nanos ^ std::process::id().rotate_left(16),
+            counter: AtomicU64::new(0),
+        }
+    }
+
+    fn for_request<B>(&self, request: &Request<B>) -> String {
+        let given = request
+            .headers()
+            .get(REQUEST_ID)
+            .and_then(|v| v.to_str().ok());
+        match given {
+            Some(id) if is_plain_id(id) => id.to_string(),
+            _ => format!(
+                "{:08x}{:08x}",
+                self.prefix,
+                self.counter.fetch_add(1, Ordering::Relaxed)
+            ),
+        }
+    }
+}
+
+/// Ids go into logs, so only short strings of safe characters are kept.
+fn is_plain_id(id: &str) -> bool {
+    (1..=128).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+}
+
+/// A bound listener with the service behind it.
+pub struct Server {
+    listener: TcpListener,
+    service: Arc<Service>,
+}
+
+impl Server {
+    pub async fn bind(address: &str, service: Service) -> anyhow::Result<Server> {
+        let listener = TcpListener::bind(address)
+            .await
+            .with_context(|| format!("cannot listen on {address}"))?;
+        Ok(Server {
+            listener,
+            service: Arc::new(service),
+        })
+    }
+
+    pub fn local_addr(&self) -> anyhow::Result<SocketAddr> {
+        Ok(self.listener.local_addr()?)
+    }
+
+    /// Serves until `shutdown` resolves, then stops accepting and lets
+    /// in-flight requests finish for up to [`SHUTDOWN_GRACE`].
+    pub async fn run(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+        let graceful = GracefulShutdown::new();
+        let builder = auto::Builder::new(TokioExecutor::new());
+        tokio::pin!(shutdown);
+        loop {
+            let (stream, _) = tokio::select! {
+                accepted = self.listener.accept() => match accepted {
+                    Ok(accepted) => accepted,
+                    Err(error) => {
+                        // Out of file descriptors and the like: pause rather than spin.
+                        tracing::warn!("accept failed: {error}");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+                () = &mut shutdown => break,
+            };
+            let _ = stream.set_nodelay(true);
+            let service = self.service.clone();
+            let handler = service_fn(move |request| {
+                let service = service.clone();
+                async move { Ok::<_, Infallible>(service.handle(request).await) }
+            });
+            let connection = builder
+                .serve_connection(TokioIo::new(stream), handler)
+                .into_owned();
+            let connection = graceful.watch(connection);
+            tokio::spawn(async move {
+                if let Err(error) = connection.await {
+                    tracing::debug!("connection closed with error: {error}");
+                }
+            });
+        }
+        drop(self.listener);
+        tracing::info!("shutting down: waiting for in-flight requests");
+        if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                "in-flight requests still running after {} s, closing",
+                SHUTDOWN_GRACE.as_secs()
+            );
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_request_ids_are_kept_only_when_plain() {
+        assert!(is_plain_id("abc-123_x.y:z"));
+        assert!(!is_plain_id(""));
+        assert!(!is_plain_id("has space"));
+        assert!(!is_plain_id(&"a".repeat(129)));
+    }
+
+    #[test]
+    fn generated_request_ids_differ() {
+        let ids = RequestIds::new();
+        let request = Request::new(());
+        assert_ne!(ids.for_request(&request), ids.for_request(&request));
+    }
+}

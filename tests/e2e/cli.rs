@@ -1,0 +1,102 @@
+//! `check` and `run` as a user types them.
+
+use crate::harness::{guest, repo_path, run_binary};
+
+#[test]
+fn check_prints_the_route_table() {
+    let config = repo_path("examples/config.toml");
+    let output = run_binary(&["check", config.to_str().expect("utf-8 path")]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    for route in ["/hello", "/echo/...", "/backend"] {
+        assert!(stdout.contains(route), "{route} missing from:\n{stdout}");
+    }
+}
+
+#[test]
+fn run_prints_the_response() {
+    let echo = repo_path("examples/echo.wat");
+    let output = run_binary(&[
+        "run",
+        echo.to_str().expect("utf-8 path"),
+        "--method",
+        "POST",
+        "--path",
+        "/x?y=1",
+        "--header",
+        "Content-Type: text/x-test",
+        "--body",
+        "ping",
+    ]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.starts_with("HTTP/1.1 200 OK\r\n"), "{stdout}");
+    for line in [
+        "x-echo-method: POST",
+        "x-echo-path: /x",
+        "x-echo-query: y=1",
+        "content-type: text/x-test",
+    ] {
+        assert!(stdout.contains(line), "{line} missing from:\n{stdout}");
+    }
+    assert!(stdout.ends_with("\r\n\r\nping"), "{stdout}");
+}
+
+#[test]
+fn run_reads_body_file_env_and_function() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let body = dir.path().join("body.bin");
+    std::fs::write(&body, b"from a file").expect("write body");
+    let echo = repo_path("examples/echo.wat");
+    let output = run_binary(&[
+        "run",
+        echo.to_str().expect("utf-8"),
+        "--body-file",
+        body.to_str().expect("utf-8"),
+    ]);
+    assert!(String::from_utf8_lossy(&output.stdout).ends_with("from a file"));
+
+    let output = run_binary(&["run", &guest("env.wat"), "--env", "greeting=hi there"]);
+    assert!(String::from_utf8_lossy(&output.stdout).ends_with("hi |hi there|-"));
+
+    let output = run_binary(&["run", &guest("status.wat"), "--function", "handle"]);
+    assert!(String::from_utf8_lossy(&output.stdout).starts_with("HTTP/1.1 201 Made It\r\n"));
+}
+
+#[test]
+fn run_exits_non_zero_on_trap_and_timeout() {
+    let faults = guest("faults.wat");
+    let trap = run_binary(&["run", &faults, "--function", "trap"]);
+    assert_eq!(trap.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&trap.stderr).contains("unreachable"));
+
+    let spin = run_binary(&["run", &faults, "--function", "spin", "--timeout-ms", "200"]);
+    assert_eq!(spin.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&spin.stderr).contains("504"));
+}
+
+#[test]
+fn run_refuses_a_missing_export_by_name() {
+    let output = run_binary(&["run", &guest("faults.wat")]);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("no export `handle`") && stderr.contains("`trap`"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn no_config_is_a_usage_error() {
+    let output = run_binary(&[]);
+    assert_ne!(output.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("config"));
+}

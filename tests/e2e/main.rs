@@ -1,0 +1,13 @@
+//! End-to-end tests: the real `serverless-wasm` binary, real HTTP over
+//! loopback, real modules built from source in the repository.
+
+mod harness;
+
+mod classic_abi;
+mod cli;
+mod config_errors;
+mod examples;
+mod faults;
+mod outbound;
+mod routing;
+mod server;

@@ -1,0 +1,4 @@
+;; Exports no `handle`.
+(module
+  (memory (export "memory") 1)
+  (func (export "serve")))

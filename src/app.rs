@@ -1,43 +1,108 @@
-//! Loaded apps: each app's compiled guest, limits and environment, and the
-//! one place a request's deadline is enforced ([`App::handle`]).
+//! Loaded apps: each app's guest (of whichever ABI its binary speaks), limits
+//! and environment, and the one place a request's deadline and body limit
+//! are enforced ([`App::handle`]).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use crate::abi::classic::{ClassicAbi, ClassicGuest, ClassicModule};
-use crate::abi::{GuestError, GuestRequest, GuestResponse};
-use crate::config::{AppConfig, Limits};
+use http::header::CONTENT_LENGTH;
+use http::{Request, Response};
+use http_body_util::{BodyExt as _, Limited};
+
+use crate::abi::classic::{ClassicAbi, ClassicModule};
+use crate::abi::wagi::{COMMAND_ENTRY, WagiAbi, WagiModule};
+use crate::abi::wasi_http::{WasiHttpAbi, WasiHttpGuest};
+use crate::abi::{AbiKind, Guest, GuestError, RequestBody, ResponseBody};
+use crate::config::{AppConfig, DEFAULT_FUNCTION, Limits};
 use crate::engine::WasmEngine;
 use crate::outbound::AllowedHosts;
+use crate::router::Route;
 
 /// What a running guest may know about its app.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct AppContext {
     pub name: String,
-    pub env: HashMap<String, String>,
+    pub env: Vec<(String, String)>,
     pub limits: Limits,
     pub allowed_outbound_hosts: AllowedHosts,
+    pub route: Route,
+    pub files: Vec<(String, PathBuf)>,
+}
+
+impl AppContext {
+    pub fn env_value(&self, key: &str) -> Option<&str> {
+        self.env
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+impl Default for AppContext {
+    fn default() -> Self {
+        AppContext {
+            name: String::new(),
+            env: Vec::new(),
+            limits: Limits::default(),
+            allowed_outbound_hosts: AllowedHosts::default(),
+            route: Route::Prefix(String::new()),
+            files: Vec::new(),
+        }
+    }
 }
 
 /// One configured app, ready to serve.
 pub struct App {
     pub context: Arc<AppContext>,
     pub config: AppConfig,
-    guest: ClassicGuest,
+    guest: Guest,
 }
 
 impl App {
-    /// Runs one request on a fresh instance, within the app's deadline.
-    pub async fn handle(&self, request: GuestRequest) -> Result<GuestResponse, GuestError> {
-        let timeout = self.context.limits.timeout;
-        let run = self.guest.run(self.context.clone(), request);
+    /// Runs one request on a fresh instance, within the app's deadline and
+    /// body limit.
+    pub async fn handle(
+        &self,
+        request: Request<RequestBody>,
+    ) -> Result<Response<ResponseBody>, GuestError> {
+        let limits = self.context.limits;
+        let declared = request
+            .headers()
+            .get(CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+        if declared.is_some_and(|length| length > limits.max_request_body_bytes) {
+            return Err(GuestError::BodyTooLarge(limits.max_request_body_bytes));
+        }
+        let limit = usize::try_from(limits.max_request_body_bytes).unwrap_or(usize::MAX);
+        let request = request.map(|body| Limited::new(body, limit).boxed_unsync());
         // Dropping the guest's future on timeout unwinds it: an epoch tick
         // makes any guest loop yield, so the drop happens within one tick.
-        tokio::time::timeout(timeout, run)
+        tokio::time::timeout(limits.timeout, self.guest.handle(&self.context, request))
             .await
-            .unwrap_or(Err(GuestError::Timeout(timeout)))
+            .unwrap_or(Err(GuestError::Timeout(limits.timeout)))
+    }
+
+    /// The ABI this app's guest speaks.
+    pub fn abi(&self) -> AbiKind {
+        self.guest.kind()
+    }
+
+    fn new(config: AppConfig, guest: Guest) -> App {
+        let context = AppContext {
+            name: config.name.clone(),
+            env: config.env.clone(),
+            limits: config.limits,
+            allowed_outbound_hosts: config.allowed_outbound_hosts.clone(),
+            route: config.route.clone(),
+            files: config.files.clone(),
+        };
+        App {
+            context: Arc::new(context),
+            config,
+            guest,
+        }
     }
 }
 
@@ -54,16 +119,14 @@ impl Apps {
     /// `source:line: app `name`:` when `source` is given.
     pub fn load(configs: &[AppConfig], source: Option<&Path>) -> Result<Apps, Vec<String>> {
         let engine = WasmEngine::new().map_err(|e| vec![format!("{e:#}")])?;
-        let abi = ClassicAbi::new(engine.engine()).map_err(|e| vec![format!("{e:#}")])?;
-        let modules = compile_all(&abi, &engine, configs);
+        let abis = Abis::new(&engine).map_err(|e| vec![format!("{e:#}")])?;
+        let modules = compile_all(&abis, &engine, configs);
 
         let mut apps = Vec::with_capacity(configs.len());
         let mut problems = Vec::new();
         for config in configs {
-            let bound = match &modules[&config.module_path] {
-                Ok(module) => module
-                    .guest(&config.function, config.limits.memory_limit_bytes)
-                    .map_err(|e| vec![e]),
+            let bound = match &modules[&module_key(config)] {
+                Ok(module) => module.bind(config).map_err(|e| vec![e]),
                 Err(errors) => Err(errors.clone()),
             };
             match bound {
@@ -90,48 +153,79 @@ impl Apps {
     }
 }
 
-impl App {
-    fn new(config: AppConfig, guest: ClassicGuest) -> App {
-        let context = AppContext {
-            name: config.name.clone(),
-            env: config.env.iter().cloned().collect(),
-            limits: config.limits,
-            allowed_outbound_hosts: config.allowed_outbound_hosts.clone(),
-        };
-        App {
-            context: Arc::new(context),
-            config,
-            guest,
+/// The host side of every ABI, each with its linker.
+struct Abis {
+    classic: ClassicAbi,
+    wasi_http: WasiHttpAbi,
+    wagi: WagiAbi,
+}
+
+impl Abis {
+    fn new(engine: &WasmEngine) -> anyhow::Result<Abis> {
+        let engine = engine.engine();
+        Ok(Abis {
+            classic: ClassicAbi::new(engine)?,
+            wasi_http: WasiHttpAbi::new(engine)?,
+            wagi: WagiAbi::new(engine)?,
+        })
+    }
+}
+
+/// A compiled binary, before it is bound to an app's entry point.
+enum Compiled {
+    Classic(Arc<ClassicModule>),
+    WasiHttp(WasiHttpGuest),
+    Wagi(Arc<WagiModule>),
+}
+
+impl Compiled {
+    fn bind(&self, config: &AppConfig) -> Result<Guest, String> {
+        match self {
+            Compiled::Classic(module) => module
+                .guest(&config.function, config.limits.memory_limit_bytes)
+                .map(Guest::Classic),
+            Compiled::WasiHttp(guest) => Ok(Guest::WasiHttp(guest.clone())),
+            Compiled::Wagi(module) => {
+                let entry = match config.function.as_str() {
+                    DEFAULT_FUNCTION => COMMAND_ENTRY,
+                    named => named,
+                };
+                module.guest(entry).map(Guest::Wagi)
+            }
         }
     }
 }
 
-type Compiled = Result<Arc<ClassicModule>, Vec<String>>;
+type ModuleKey = (PathBuf, Option<AbiKind>);
 
-/// Compiles each distinct module path once, on as many threads as there are
+fn module_key(config: &AppConfig) -> ModuleKey {
+    (config.module_path.clone(), config.abi)
+}
+
+/// Compiles each distinct module once, on as many threads as there are
 /// cores (wasmtime also parallelises within a module).
 fn compile_all(
-    abi: &ClassicAbi,
+    abis: &Abis,
     engine: &WasmEngine,
     configs: &[AppConfig],
-) -> HashMap<PathBuf, Compiled> {
-    let mut paths: Vec<&PathBuf> = configs.iter().map(|c| &c.module_path).collect();
-    paths.sort();
-    paths.dedup();
+) -> HashMap<ModuleKey, Result<Compiled, Vec<String>>> {
+    let mut keys: Vec<ModuleKey> = configs.iter().map(module_key).collect();
+    keys.sort();
+    keys.dedup();
     let next = AtomicUsize::new(0);
     let results = Mutex::new(HashMap::new());
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
-        .min(paths.len());
+        .min(keys.len());
     std::thread::scope(|scope| {
         for _ in 0..threads {
             scope.spawn(|| {
-                while let Some(path) = paths.get(next.fetch_add(1, Ordering::Relaxed)) {
-                    let compiled = compile(abi, engine, path);
+                while let Some(key) = keys.get(next.fetch_add(1, Ordering::Relaxed)) {
+                    let compiled = compile(abis, engine, &key.0, key.1);
                     results
                         .lock()
                         .unwrap_or_else(|e| e.into_inner())
-                        .insert((*path).clone(), compiled);
+                        .insert(key.clone(), compiled);
                 }
             });
         }
@@ -139,11 +233,22 @@ fn compile_all(
     results.into_inner().unwrap_or_else(|e| e.into_inner())
 }
 
-fn compile(abi: &ClassicAbi, engine: &WasmEngine, path: &Path) -> Compiled {
+fn compile(
+    abis: &Abis,
+    engine: &WasmEngine,
+    path: &Path,
+    abi: Option<AbiKind>,
+) -> Result<Compiled, Vec<String>> {
     let bytes =
         std::fs::read(path).map_err(|e| vec![format!("cannot read {}: {e}", path.display())])?;
-    let module = abi.load(engine.engine(), &bytes)?;
-    Ok(Arc::new(module))
+    let wasm = wat::parse_bytes(&bytes).map_err(|e| vec![format!("{e}")])?;
+    let kind = AbiKind::detect(&wasm, abi).map_err(|e| vec![e])?;
+    let engine = engine.engine();
+    Ok(match kind {
+        AbiKind::Classic => Compiled::Classic(Arc::new(abis.classic.load(engine, &wasm)?)),
+        AbiKind::WasiHttp => Compiled::WasiHttp(abis.wasi_http.load(engine, &wasm)?),
+        AbiKind::Wagi => Compiled::Wagi(Arc::new(abis.wagi.load(engine, &wasm)?)),
+    })
 }
 
 fn located(source: Option<&Path>, config: &AppConfig, message: &str) -> String {

@@ -14,6 +14,7 @@ use serde::de::{DeserializeOwned, IgnoredAny};
 use toml::Spanned;
 use toml::de::{DeTable, DeValue, ValueDeserializer};
 
+use crate::abi::AbiKind;
 use crate::outbound::{self, AllowedHosts, HostPattern};
 use crate::router::{Methods, Route};
 
@@ -65,6 +66,10 @@ pub struct AppConfig {
     pub env: Vec<(String, String)>,
     pub limits: Limits,
     pub allowed_outbound_hosts: AllowedHosts,
+    /// The guest ABI the config insists on; `None`: detected from the binary.
+    pub abi: Option<AbiKind>,
+    /// Host directories the guest may read, by the path it sees them at.
+    pub files: Vec<(String, PathBuf)>,
     /// 1-based line of the app's `[[applications]]` header (0 when not from a file).
     pub line: usize,
 }
@@ -102,6 +107,8 @@ impl AppConfig {
             env: Vec::new(),
             limits: Limits::default(),
             allowed_outbound_hosts: AllowedHosts::unrestricted(),
+            abi: None,
+            files: Vec::new(),
             line: 0,
         }
     }
@@ -209,8 +216,13 @@ struct RawApp {
     function: Option<Spanned<String>>,
     method: Option<Spanned<MethodNames>>,
     url_path: Option<Spanned<String>>,
-    env: Option<Spanned<BTreeMap<Spanned<String>, Spanned<toml::Value>>>>,
+    env: Option<Spanned<StringTable>>,
+    abi: Option<Spanned<String>>,
+    files: Option<Spanned<StringTable>>,
 }
+
+/// A TOML table whose values must all be strings (`env`, `files`).
+type StringTable = BTreeMap<Spanned<String>, Spanned<toml::Value>>;
 
 /// The keys of an application that `[defaults]` may also set for all of them.
 #[derive(Deserialize)]
@@ -305,6 +317,8 @@ struct AppDraft {
     methods: Methods,
     route: Located<Route>,
     env: Vec<(String, String)>,
+    abi: Option<AbiKind>,
+    files: Vec<(String, String)>,
     settings: Settings,
 }
 
@@ -527,7 +541,9 @@ impl<'a> Reader<'a> {
         let function = self.check_optional(&own.function, section.key("function"), check_not_empty);
         let methods = self.read_methods(&own.method, &section);
         let route = self.check_required(&own.url_path, &section, "url_path", Route::parse);
-        let env = self.read_env(&own.env, &section);
+        let env = self.read_string_table(&own.env, &section, "env");
+        let abi = self.check_optional(&own.abi, section.key("abi"), parse_abi);
+        let files = self.read_string_table(&own.files, &section, "files");
         Ok(AppDraft {
             number,
             line,
@@ -537,6 +553,8 @@ impl<'a> Reader<'a> {
             methods: methods?,
             route: route?,
             env: env.unwrap_or_default(),
+            abi: abi?.map(|abi| abi.value),
+            files: files.unwrap_or_default(),
             settings,
         })
     }
@@ -634,18 +652,19 @@ impl<'a> Reader<'a> {
         }
     }
 
-    /// The variables in file order; every value must be a string.
-    fn read_env(
+    /// The entries of table `name` in file order; every value must be a string.
+    fn read_string_table(
         &mut self,
-        raw: &Option<Spanned<BTreeMap<Spanned<String>, Spanned<toml::Value>>>>,
+        raw: &Option<Spanned<StringTable>>,
         section: &Section<'_, '_>,
+        name: &str,
     ) -> Result<Vec<(String, String)>, Reported> {
-        let Some(env) = raw else {
+        let Some(table) = raw else {
             return Ok(Vec::new());
         };
-        let mut variables: Vec<_> = env.get_ref().iter().collect();
+        let mut variables: Vec<_> = table.get_ref().iter().collect();
         variables.sort_by_key(|(name, _)| name.span().start);
-        let key = section.key("env");
+        let key = section.key(name);
         let entries = variables.into_iter().map(|(name, value)| {
             let entry_key = join_key(&key, &key_segment(name.get_ref()));
             (value.span(), entry_key, (name.get_ref(), value.get_ref()))
@@ -838,6 +857,11 @@ impl<'a> Reader<'a> {
 
     fn finish_app(&mut self, draft: AppDraft, name: String) -> AppConfig {
         let module_path = self.resolve_module_path(&draft.file_path);
+        let files = draft
+            .files
+            .into_iter()
+            .map(|(guest, host)| (guest, self.relative_to_config(&host)))
+            .collect();
         if draft.settings.allowed_outbound_hosts.is_unrestricted() {
             self.warnings.push(format!(
                 "app `{name}` may connect to any host: set allowed_outbound_hosts to restrict it"
@@ -852,16 +876,23 @@ impl<'a> Reader<'a> {
             env: draft.env,
             limits: draft.settings.limits,
             allowed_outbound_hosts: draft.settings.allowed_outbound_hosts,
+            abi: draft.abi,
+            files,
             line: draft.line,
         }
     }
 
     /// Configs used to be written relative to the working directory; they still load,
     /// with a warning, when that is the only place the module is found.
+    /// A path as written in the file, taken relative to the file's directory.
+    fn relative_to_config(&self, written: &str) -> PathBuf {
+        self.file.parent().unwrap_or(Path::new("")).join(written)
+    }
+
     fn resolve_module_path(&mut self, file_path: &Located<String>) -> PathBuf {
         let written = Path::new(&file_path.value);
         let config_dir = self.file.parent().unwrap_or(Path::new(""));
-        let beside_config = config_dir.join(written);
+        let beside_config = self.relative_to_config(&file_path.value);
         if beside_config.exists() || !written.exists() {
             return beside_config;
         }
@@ -910,6 +941,12 @@ fn present_or<T>(checked: Result<Option<Located<T>>, Reported>, inherited: T) ->
         .ok()
         .flatten()
         .map_or(inherited, |located| located.value)
+}
+
+fn parse_abi(name: &str) -> Result<AbiKind, String> {
+    AbiKind::from_name(name).ok_or_else(|| {
+        format!("unknown ABI `{name}`; expected one of `classic`, `wasi-http`, `wagi`")
+    })
 }
 
 fn check_listen_address(address: &str) -> Result<String, String> {
@@ -1523,7 +1560,7 @@ env = { "/env/backend" = "127.0.0.1:8181" }
         assert_error(
             &format!("{}[applications.limits]\ntimeout = 1\n", app("/a", "")),
             "examples/config.toml:5: `applications[1].limits`: unknown key; expected one of `name`, `file_path`, \
-             `function`, `method`, `url_path`, `env`, `timeout_ms`, `memory_limit_mb`, `max_request_body_bytes`, \
+             `function`, `method`, `url_path`, `env`, `abi`, `files`, `timeout_ms`, `memory_limit_mb`, `max_request_body_bytes`, \
              `allowed_outbound_hosts`",
         );
     }
@@ -1967,7 +2004,16 @@ env = { "/env/backend" = "127.0.0.1:8181" }
         );
         assert_eq!(
             field_names::<RawApp>(),
-            ["name", "file_path", "function", "method", "url_path", "env"]
+            [
+                "name",
+                "file_path",
+                "function",
+                "method",
+                "url_path",
+                "env",
+                "abi",
+                "files"
+            ]
         );
         assert!(field_names::<String>().is_empty());
     }

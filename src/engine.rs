@@ -7,7 +7,10 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+use wasmtime::{
+    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, StoreLimits,
+    StoreLimitsBuilder,
+};
 
 /// How often the epoch advances. A guest running CPU-bound code yields to the
 /// async runtime at each tick, so this bounds how long one guest can hold a
@@ -48,6 +51,28 @@ impl Drop for WasmEngine {
             ticker.stop();
         }
     }
+}
+
+/// Store data that carries its own memory limits.
+pub trait LimitedState: Send + 'static {
+    fn limits(&mut self) -> &mut StoreLimits;
+}
+
+/// A store for one request: memory capped at `memory_limit_bytes`, and
+/// guest code yielding to the async runtime at every epoch tick.
+pub fn request_store<T: LimitedState>(engine: &Engine, state: T) -> Store<T> {
+    let mut store = Store::new(engine, state);
+    store.limiter(|state| state.limits());
+    store.set_epoch_deadline(1);
+    store.epoch_deadline_async_yield_and_update(1);
+    store
+}
+
+/// Limits that cap every memory of an instance at `memory_limit_bytes`.
+pub fn memory_limits(memory_limit_bytes: u64) -> StoreLimits {
+    StoreLimitsBuilder::new()
+        .memory_size(usize::try_from(memory_limit_bytes).unwrap_or(usize::MAX))
+        .build()
 }
 
 fn engine_config() -> Config {

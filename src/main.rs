@@ -8,8 +8,9 @@ use std::time::Duration;
 use anyhow::{Context as _, bail};
 use bytes::Bytes;
 use clap::{Args, Parser, Subcommand};
-use http::{HeaderMap, HeaderName, HeaderValue, Method};
-use serverless_wasm::abi::{GuestRequest, GuestResponse};
+use http::{HeaderName, HeaderValue, Method, Request, Response};
+use http_body_util::BodyExt as _;
+use serverless_wasm::abi::{RequestBody, ResponseBody, full_body};
 use serverless_wasm::app::Apps;
 use serverless_wasm::config::{AppConfig, Config};
 use serverless_wasm::server::{Server, Service};
@@ -147,10 +148,11 @@ fn check(path: &Path) -> anyhow::Result<ExitCode> {
     for app in service.apps().iter() {
         let config = &app.config;
         println!(
-            "  {:<16} {:<24} -> {} ({}, {})",
+            "  {:<16} {:<24} -> {} ({}, {}, {})",
             config.methods.to_string(),
             config.route.to_string(),
             config.name,
+            app.abi().name(),
             config.module_path.display(),
             config.function
         );
@@ -169,38 +171,27 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         .collect::<anyhow::Result<_>>()?;
     let request = run_request(&args)?;
     let apps = Apps::load(std::slice::from_ref(&app), None)
-        .map_err(|p| anyhow::anyhow!("{}", p.join("\n")))?;
+        .map_err(|problems| anyhow::anyhow!("{}", problems.join("\n")))?;
     let Some(app) = apps.get(0) else {
         bail!("the module did not load")
     };
-    match runtime()?.block_on(app.handle(request)) {
-        Ok(response) => {
-            print_response(&response)?;
-            Ok(ExitCode::SUCCESS)
+    runtime()?.block_on(async {
+        match app.handle(request).await {
+            Ok(response) => {
+                print_response(response).await?;
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(error) => {
+                eprintln!("error: {error} ({})", error.status());
+                Ok(ExitCode::FAILURE)
+            }
         }
-        Err(error) => {
-            eprintln!("error: {error} ({})", error.status());
-            Ok(ExitCode::FAILURE)
-        }
-    }
+    })
 }
 
-fn run_request(args: &RunArgs) -> anyhow::Result<GuestRequest> {
+fn run_request(args: &RunArgs) -> anyhow::Result<Request<RequestBody>> {
     let method = Method::from_bytes(args.method.to_ascii_uppercase().as_bytes())
         .with_context(|| format!("invalid method {:?}", args.method))?;
-    let (path, query) = match args.path.split_once('?') {
-        Some((path, query)) => (path.to_string(), Some(query.to_string())),
-        None => (args.path.clone(), None),
-    };
-    let mut headers = HeaderMap::new();
-    for header in &args.headers {
-        let (name, value) = split_pair(header, ':')?;
-        let name = HeaderName::from_bytes(name.as_bytes())
-            .with_context(|| format!("invalid header name in {header:?}"))?;
-        let value = HeaderValue::from_str(&value)
-            .with_context(|| format!("invalid header value in {header:?}"))?;
-        headers.append(name, value);
-    }
     let body = match (&args.body, &args.body_file) {
         (Some(body), _) => Bytes::from(body.clone()),
         (None, Some(file)) => Bytes::from(
@@ -208,13 +199,21 @@ fn run_request(args: &RunArgs) -> anyhow::Result<GuestRequest> {
         ),
         (None, None) => Bytes::new(),
     };
-    Ok(GuestRequest {
-        method,
-        path,
-        query,
-        headers,
-        body,
-    })
+    let mut request = Request::builder()
+        .method(method)
+        .uri(&args.path)
+        .header(http::header::HOST, "localhost");
+    for header in &args.headers {
+        let (name, value) = split_pair(header, ':')?;
+        let name = HeaderName::from_bytes(name.as_bytes())
+            .with_context(|| format!("invalid header name in {header:?}"))?;
+        let value = HeaderValue::from_str(&value)
+            .with_context(|| format!("invalid header value in {header:?}"))?;
+        request = request.header(name, value);
+    }
+    request
+        .body(full_body(body))
+        .with_context(|| format!("invalid path {:?}", args.path))
 }
 
 fn split_pair(entry: &str, separator: char) -> anyhow::Result<(String, String)> {
@@ -224,23 +223,32 @@ fn split_pair(entry: &str, separator: char) -> anyhow::Result<(String, String)> 
     Ok((key.trim().to_string(), value.trim_start().to_string()))
 }
 
-fn print_response(response: &GuestResponse) -> std::io::Result<()> {
+/// Prints the response as it would go on the wire (HTTP/1.1, full body).
+async fn print_response(response: Response<ResponseBody>) -> anyhow::Result<()> {
     use std::io::Write as _;
-    let reason = response
-        .reason
-        .as_deref()
-        .or(response.status.canonical_reason())
-        .unwrap_or("");
+    let (parts, body) = response.into_parts();
+    let body = body
+        .collect()
+        .await
+        .map_err(|e| anyhow::anyhow!("the response body failed: {e}"))?
+        .to_bytes();
+    let reason = parts
+        .extensions
+        .get::<hyper::ext::ReasonPhrase>()
+        .map(|r| String::from_utf8_lossy(r.as_bytes()).into_owned())
+        .or(parts.status.canonical_reason().map(str::to_string))
+        .unwrap_or_default();
     let mut out = std::io::stdout().lock();
-    write!(out, "HTTP/1.1 {} {reason}\r\n", response.status.as_u16())?;
-    for (name, value) in &response.headers {
+    write!(out, "HTTP/1.1 {} {reason}\r\n", parts.status.as_u16())?;
+    for (name, value) in &parts.headers {
         write!(out, "{name}: ")?;
         out.write_all(value.as_bytes())?;
         out.write_all(b"\r\n")?;
     }
-    write!(out, "content-length: {}\r\n\r\n", response.body.len())?;
-    out.write_all(&response.body)?;
-    out.flush()
+    write!(out, "content-length: {}\r\n\r\n", body.len())?;
+    out.write_all(&body)?;
+    out.flush()?;
+    Ok(())
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {

@@ -9,10 +9,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use bytes::Bytes;
-use http::header::{ALLOW, CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
+use http::header::{ALLOW, CONTENT_TYPE, HeaderValue};
 use http::{Request, Response, StatusCode};
-use http_body_util::{BodyExt as _, Full, LengthLimitError, Limited};
+use http_body_util::BodyExt as _;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -21,7 +20,8 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tracing::Instrument as _;
 
-use crate::abi::{GuestRequest, GuestResponse};
+use crate::abi::wagi::ConnectionInfo;
+use crate::abi::{BoxError, RequestBody, ResponseBody, full_body};
 use crate::app::{App, Apps};
 use crate::config::Config;
 use crate::router::{Lookup, Router};
@@ -62,12 +62,12 @@ impl Service {
     }
 
     /// Answers one request; never fails, every error becomes a status.
-    pub async fn handle(&self, request: Request<Incoming>) -> Response<Full<Bytes>> {
+    pub async fn handle(&self, request: Request<RequestBody>) -> Response<ResponseBody> {
         let started = Instant::now();
         let id = self.request_ids.for_request(&request);
         let method = request.method().clone();
         let path = request.uri().path().to_string();
-        let (app, response) = match self.router.lookup(&method, &path) {
+        let (app, mut response) = match self.router.lookup(&method, &path) {
             Lookup::Found(index) => match self.apps.get(index) {
                 Some(app) => (
                     app.context.name.as_str(),
@@ -82,7 +82,6 @@ impl Service {
                 ("-", response)
             }
         };
-        let mut response = response;
         if let Ok(value) = HeaderValue::from_str(&id) {
             response.headers_mut().insert(REQUEST_ID, value);
         }
@@ -98,22 +97,30 @@ impl Service {
         response
     }
 
-    async fn call(&self, app: &App, request: Request<Incoming>, id: &str) -> Response<Full<Bytes>> {
+    async fn call(
+        &self,
+        app: &App,
+        request: Request<RequestBody>,
+        id: &str,
+    ) -> Response<ResponseBody> {
         let span = tracing::info_span!("request", id, app = %app.context.name);
         async {
-            let guest_request =
-                match read_request(request, app.context.limits.max_request_body_bytes).await {
-                    Ok(request) => request,
-                    Err(response) => return response,
-                };
-            match app.handle(guest_request).await {
-                Ok(response) => into_http(response),
+            match app.handle(request).await {
+                Ok(response) => response,
                 Err(error) => {
-                    tracing::error!("{error}");
-                    plain(
-                        error.status(),
-                        &format!("{}\nrequest id: {id}\n", error.status()),
-                    )
+                    if error.is_guest_fault() {
+                        tracing::error!("{error}");
+                    } else {
+                        tracing::info!("{error}");
+                    }
+                    // The client learns what it did wrong, not the guest's internals.
+                    let status = error.status();
+                    let detail = if error.is_guest_fault() {
+                        String::new()
+                    } else {
+                        format!("{error}\n")
+                    };
+                    plain(status, &format!("{status}\n{detail}request id: {id}\n"))
                 }
             }
         }
@@ -122,58 +129,8 @@ impl Service {
     }
 }
 
-/// Receives the body (up to `limit` bytes) and splits the URI.
-async fn read_request(
-    request: Request<Incoming>,
-    limit: u64,
-) -> Result<GuestRequest, Response<Full<Bytes>>> {
-    let too_large = || {
-        plain(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            &format!("request body larger than {limit} bytes\n"),
-        )
-    };
-    let declared = request
-        .headers()
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
-    if declared.is_some_and(|length| length > limit) {
-        return Err(too_large());
-    }
-    let (parts, body) = request.into_parts();
-    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
-    let body = match Limited::new(body, limit).collect().await {
-        Ok(collected) => collected.to_bytes(),
-        Err(error) if error.is::<LengthLimitError>() => return Err(too_large()),
-        Err(error) => {
-            tracing::debug!("cannot read request body: {error}");
-            return Err(plain(StatusCode::BAD_REQUEST, "cannot read request body\n"));
-        }
-    };
-    Ok(GuestRequest {
-        method: parts.method,
-        path: parts.uri.path().to_string(),
-        query: parts.uri.query().map(str::to_string),
-        headers: parts.headers,
-        body,
-    })
-}
-
-fn into_http(guest: GuestResponse) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(guest.body));
-    *response.status_mut() = guest.status;
-    *response.headers_mut() = guest.headers;
-    if let Some(reason) = guest
-        .reason
-        .and_then(|r| hyper::ext::ReasonPhrase::try_from(r).ok())
-    {
-        response.extensions_mut().insert(reason);
-    }
-    response
-}
-
-fn plain(status: StatusCode, body: &str) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(Bytes::copy_from_slice(body.as_bytes())));
+fn plain(status: StatusCode, body: &str) -> Response<ResponseBody> {
+    let mut response = Response::new(full_body(body.to_string()));
     *response.status_mut() = status;
     response.headers_mut().insert(
         CONTENT_TYPE,
@@ -252,7 +209,7 @@ impl Server {
         let builder = auto::Builder::new(TokioExecutor::new());
         tokio::pin!(shutdown);
         loop {
-            let (stream, _) = tokio::select! {
+            let (stream, remote) = tokio::select! {
                 accepted = self.listener.accept() => match accepted {
                     Ok(accepted) => accepted,
                     Err(error) => {
@@ -265,9 +222,15 @@ impl Server {
                 () = &mut shutdown => break,
             };
             let _ = stream.set_nodelay(true);
+            let connection = ConnectionInfo {
+                local: stream.local_addr()?,
+                remote,
+            };
             let service = self.service.clone();
-            let handler = service_fn(move |request| {
+            let handler = service_fn(move |request: Request<Incoming>| {
                 let service = service.clone();
+                let mut request = request.map(|body| body.map_err(BoxError::from).boxed_unsync());
+                request.extensions_mut().insert(connection);
                 async move { Ok::<_, Infallible>(service.handle(request).await) }
             });
             let connection = builder

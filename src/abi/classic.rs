@@ -15,15 +15,15 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use bytes::Bytes;
-use http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
-use http::{HeaderName, HeaderValue, StatusCode};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response, StatusCode};
 use wasmtime::{
     Caller, Engine, Extern, ExternType, FuncType, InstancePre, Linker, Memory, Module,
-    ModuleExport, Store, StoreLimits, StoreLimitsBuilder,
+    ModuleExport, Store, StoreLimits,
 };
 
-use super::{GuestError, GuestRequest, GuestResponse};
+use super::{GuestError, RequestBody, ResponseBody, buffer_body, full_body, is_framing_header};
 use crate::app::AppContext;
+use crate::engine::{self, LimitedState};
 use tcp::Sockets;
 
 /// The host side of the classic ABI: one linker, built once.
@@ -58,6 +58,52 @@ pub struct HostState {
     sockets: Sockets,
 }
 
+/// The request as the guest reads it: routed, body fully received.
+struct GuestRequest {
+    method: Method,
+    /// Without the query string, as sent (not percent-decoded).
+    path: String,
+    /// Without `?`; `None` when the URI has no `?`.
+    query: Option<String>,
+    headers: HeaderMap,
+    body: Bytes,
+}
+
+/// The response the guest builds.
+struct GuestResponse {
+    status: StatusCode,
+    /// A reason phrase the guest chose, when it differs from the canonical one.
+    reason: Option<String>,
+    headers: HeaderMap,
+    body: Bytes,
+}
+
+impl Default for GuestResponse {
+    fn default() -> Self {
+        Self {
+            status: StatusCode::OK,
+            reason: None,
+            headers: HeaderMap::new(),
+            body: Bytes::new(),
+        }
+    }
+}
+
+impl GuestResponse {
+    fn into_http(self) -> Response<ResponseBody> {
+        let mut response = Response::new(full_body(self.body));
+        *response.status_mut() = self.status;
+        *response.headers_mut() = self.headers;
+        let reason = self
+            .reason
+            .and_then(|reason| hyper::ext::ReasonPhrase::try_from(reason).ok());
+        if let Some(reason) = reason {
+            response.extensions_mut().insert(reason);
+        }
+        response
+    }
+}
+
 impl ClassicAbi {
     pub fn new(engine: &Engine) -> anyhow::Result<Self> {
         let mut linker = Linker::new(engine);
@@ -66,15 +112,14 @@ impl ClassicAbi {
         Ok(Self { linker, provided })
     }
 
-    /// Compiles and links `wasm` (binary or text). Every problem found is
-    /// returned, one message each.
+    /// Compiles and links a binary module. Every problem found is returned,
+    /// one message each.
     pub fn load(&self, engine: &Engine, wasm: &[u8]) -> Result<ClassicModule, Vec<String>> {
-        let wasm = wat::parse_bytes(wasm).map_err(|e| vec![format!("{e}")])?;
         let rewritten =
-            imported_memory::define_imported_memory(&wasm).map_err(|e| vec![format!("{e:#}")])?;
+            imported_memory::define_imported_memory(wasm).map_err(|e| vec![format!("{e:#}")])?;
         let (wasm, memory_name) = match rewritten {
             Some(r) => (Cow::Owned(r.wasm), Some(r.memory_export)),
-            None => (wasm, None),
+            None => (Cow::Borrowed(wasm), None),
         };
         let module = Module::new(engine, &wasm).map_err(|e| vec![format!("{e:#}")])?;
         let problems = self.import_problems(&module);
@@ -183,28 +228,39 @@ impl ClassicModule {
 }
 
 impl ClassicGuest {
-    /// Runs one request on a fresh instance.
-    pub async fn run(
+    /// Receives the whole body, then runs the request on a fresh instance.
+    pub async fn handle(
+        &self,
+        app: &Arc<AppContext>,
+        request: Request<RequestBody>,
+    ) -> Result<Response<ResponseBody>, GuestError> {
+        let (parts, body) = request.into_parts();
+        let request = GuestRequest {
+            body: buffer_body(body, app.limits.max_request_body_bytes).await?,
+            method: parts.method,
+            path: parts.uri.path().to_string(),
+            query: parts.uri.query().map(str::to_string),
+            headers: parts.headers,
+        };
+        let response = self.run(app.clone(), request).await?;
+        Ok(response.into_http())
+    }
+
+    async fn run(
         &self,
         app: Arc<AppContext>,
         request: GuestRequest,
     ) -> Result<GuestResponse, GuestError> {
         let engine = self.module.pre.module().engine();
-        let limits = StoreLimitsBuilder::new()
-            .memory_size(usize::try_from(app.limits.memory_limit_bytes).unwrap_or(usize::MAX))
-            .build();
         let state = HostState {
             sockets: Sockets::new(app.allowed_outbound_hosts.clone()),
+            limits: engine::memory_limits(app.limits.memory_limit_bytes),
             app,
-            limits,
             memory: None,
             request,
             response: GuestResponse::default(),
         };
-        let mut store = Store::new(engine, state);
-        store.limiter(|state| &mut state.limits);
-        store.set_epoch_deadline(1);
-        store.epoch_deadline_async_yield_and_update(1);
+        let mut store = engine::request_store(engine, state);
 
         let instance = self
             .module
@@ -261,7 +317,7 @@ fn define_host_functions(linker: &mut Linker<HostState>) -> anyhow::Result<()> {
     linker.func_wrap(
         "env",
         "db_get",
-        keyed_getter(|s, key| s.app.env.get(key).map(|v| v.as_bytes().into())),
+        keyed_getter(|s, key| s.app.env_value(key).map(|v| v.as_bytes().into())),
     )?;
     tcp::define(linker)?;
     Ok(())
@@ -281,6 +337,12 @@ fn provided_types(engine: &Engine, linker: &Linker<HostState>) -> HashMap<String
         .into_iter()
         .map(|(name, func)| (name, func.ty(&store)))
         .collect()
+}
+
+impl LimitedState for HostState {
+    fn limits(&mut self) -> &mut StoreLimits {
+        &mut self.limits
+    }
 }
 
 impl HostState {
@@ -401,8 +463,7 @@ fn set_header(
             String::from_utf8_lossy(value)
         )
     })?;
-    // The server frames the body itself; a guest's framing headers could only contradict it.
-    if name == CONTENT_LENGTH || name == TRANSFER_ENCODING {
+    if is_framing_header(&name) {
         tracing::debug!(target: "guest", "dropped guest-set header `{name}`");
         return Ok(());
     }

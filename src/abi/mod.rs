@@ -1,42 +1,152 @@
-//! What every guest ABI shares: the request a guest reads, the response it
-//! builds, and the ways a run can fail.
+//! The guest ABIs and what they share: the body types a request arrives and
+//! leaves with, the ways a run can fail, and which ABI a binary speaks.
 
 pub mod classic;
+mod log_stream;
+pub mod wagi;
+mod wasi_ctx;
+pub mod wasi_http;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{HeaderMap, Method, StatusCode};
+use http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
+use http::{HeaderName, Request, Response, StatusCode};
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::{BodyExt as _, LengthLimitError};
 
-/// A request as a guest sees it: already routed, body fully received.
-#[derive(Debug, Clone)]
-pub struct GuestRequest {
-    pub method: Method,
-    /// The path without the query string, as sent (not percent-decoded).
-    pub path: String,
-    /// The query string without `?`, `None` when the URI has no `?`.
-    pub query: Option<String>,
-    pub headers: HeaderMap,
-    pub body: Bytes,
+use crate::app::AppContext;
+
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+/// A request body as it streams in from the client (already length-limited).
+pub type RequestBody = UnsyncBoxBody<Bytes, BoxError>;
+/// A response body as it streams out to the client.
+pub type ResponseBody = UnsyncBoxBody<Bytes, BoxError>;
+
+/// The guest ABIs a binary can speak.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum AbiKind {
+    /// The original serverless-wasm `env.*` functions.
+    Classic,
+    /// A `wasi:http/proxy` component.
+    WasiHttp,
+    /// A WASI preview 1 command run CGI style (WAGI).
+    Wagi,
 }
 
-/// The response a guest built.
-#[derive(Debug, Clone)]
-pub struct GuestResponse {
-    pub status: StatusCode,
-    /// A reason phrase the guest chose, when it differs from the canonical one.
-    pub reason: Option<String>,
-    pub headers: HeaderMap,
-    pub body: Bytes,
+impl AbiKind {
+    /// The name used in config files (`abi = "..."`).
+    pub fn name(self) -> &'static str {
+        match self {
+            AbiKind::Classic => "classic",
+            AbiKind::WasiHttp => "wasi-http",
+            AbiKind::Wagi => "wagi",
+        }
+    }
+
+    /// Tells the ABI of a binary from its shape: a component is wasi:http; a
+    /// core module importing WASI preview 1 and exporting `_start` is a CGI
+    /// command; any other core module is classic. `configured` (the config's
+    /// `abi`) wins where the binary allows it.
+    pub fn detect(wasm: &[u8], configured: Option<AbiKind>) -> Result<AbiKind, String> {
+        if wasmparser::Parser::is_component(wasm) {
+            return match configured {
+                None | Some(AbiKind::WasiHttp) => Ok(AbiKind::WasiHttp),
+                Some(other) => Err(format!(
+                    "abi = \"{}\" needs a core module, but this is a component (a component is served as wasi-http)",
+                    other.name()
+                )),
+            };
+        }
+        if !wasmparser::Parser::is_core_wasm(wasm) {
+            return Err("not a WebAssembly module or component".into());
+        }
+        if configured == Some(AbiKind::WasiHttp) {
+            return Err("abi = \"wasi-http\" needs a component exporting `wasi:http/incoming-handler@0.2.x`, but this is a core module".into());
+        }
+        let shape = ModuleShape::read(wasm)?;
+        match (configured, shape.imports_wasi, shape.exports_start) {
+            (Some(kind), _, _) => Ok(kind),
+            (None, true, true) => Ok(AbiKind::Wagi),
+            (None, true, false) => Err(
+                "the module imports WASI preview 1 but exports no `_start`. A CGI (wagi) module must be a \
+                 command exporting `_start`; a classic module imports only `env.*`; a wasi:http guest must be \
+                 a component"
+                    .into(),
+            ),
+            (None, false, _) => Ok(AbiKind::Classic),
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<AbiKind> {
+        [AbiKind::Classic, AbiKind::WasiHttp, AbiKind::Wagi]
+            .into_iter()
+            .find(|kind| kind.name() == name)
+    }
 }
 
-impl Default for GuestResponse {
-    fn default() -> Self {
-        Self {
-            status: StatusCode::OK,
-            reason: None,
-            headers: HeaderMap::new(),
-            body: Bytes::new(),
+/// What [`AbiKind::detect`] looks at in a core module.
+struct ModuleShape {
+    imports_wasi: bool,
+    exports_start: bool,
+}
+
+impl ModuleShape {
+    fn read(wasm: &[u8]) -> Result<ModuleShape, String> {
+        let invalid = |e: wasmparser::BinaryReaderError| format!("invalid module: {e}");
+        let mut shape = ModuleShape {
+            imports_wasi: false,
+            exports_start: false,
+        };
+        for payload in wasmparser::Parser::new(0).parse_all(wasm) {
+            match payload.map_err(invalid)? {
+                wasmparser::Payload::ImportSection(reader) => {
+                    for import in reader.into_imports() {
+                        let module = import.map_err(invalid)?.module;
+                        shape.imports_wasi |=
+                            module == "wasi_snapshot_preview1" || module == "wasi_unstable";
+                    }
+                }
+                wasmparser::Payload::ExportSection(reader) => {
+                    for export in reader {
+                        shape.exports_start |= export.map_err(invalid)?.name == wagi::COMMAND_ENTRY;
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(shape)
+    }
+}
+
+/// A loaded guest of any ABI, bound to one app.
+#[derive(Clone)]
+pub enum Guest {
+    Classic(classic::ClassicGuest),
+    WasiHttp(wasi_http::WasiHttpGuest),
+    Wagi(wagi::WagiGuest),
+}
+
+impl Guest {
+    /// Runs one request on a fresh instance.
+    pub async fn handle(
+        &self,
+        app: &Arc<AppContext>,
+        request: Request<RequestBody>,
+    ) -> Result<Response<ResponseBody>, GuestError> {
+        match self {
+            Guest::Classic(guest) => guest.handle(app, request).await,
+            Guest::WasiHttp(guest) => guest.handle(app, request).await,
+            Guest::Wagi(guest) => guest.handle(app, request).await,
+        }
+    }
+
+    pub fn kind(&self) -> AbiKind {
+        match self {
+            Guest::Classic(_) => AbiKind::Classic,
+            Guest::WasiHttp(_) => AbiKind::WasiHttp,
+            Guest::Wagi(_) => AbiKind::Wagi,
         }
     }
 }
@@ -48,6 +158,10 @@ pub enum GuestError {
     Timeout(Duration),
     #[error("all {0} instance slots are busy")]
     Busy(u32),
+    #[error("request body larger than {0} bytes")]
+    BodyTooLarge(u64),
+    #[error("cannot read the request body: {0}")]
+    BadRequest(String),
     #[error("guest failed: {0}")]
     Trap(String),
 }
@@ -58,8 +172,16 @@ impl GuestError {
         match self {
             GuestError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
             GuestError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
+            GuestError::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            GuestError::BadRequest(_) => StatusCode::BAD_REQUEST,
             GuestError::Trap(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
+    }
+
+    /// Whether this is the guest's fault (logged as an error) rather than
+    /// the client's.
+    pub fn is_guest_fault(&self) -> bool {
+        matches!(self, GuestError::Timeout(_) | GuestError::Trap(_))
     }
 
     /// Classifies an error from instantiating or calling a guest. A trap is
@@ -82,4 +204,26 @@ impl GuestError {
             frame.unwrap_or_default()
         ))
     }
+}
+
+/// Receives a whole request body, for the ABIs that hand it over at once.
+pub async fn buffer_body(body: RequestBody, limit: u64) -> Result<Bytes, GuestError> {
+    match body.collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(error) if error.is::<LengthLimitError>() => Err(GuestError::BodyTooLarge(limit)),
+        Err(error) => Err(GuestError::BadRequest(error.to_string())),
+    }
+}
+
+/// A complete body, boxed as the server sends it.
+pub fn full_body(bytes: impl Into<Bytes>) -> ResponseBody {
+    http_body_util::Full::new(bytes.into())
+        .map_err(|never| match never {})
+        .boxed_unsync()
+}
+
+/// Whether a guest-set header would frame the body. The server frames every
+/// body itself, so such a header could only contradict it and is dropped.
+pub fn is_framing_header(name: &HeaderName) -> bool {
+    name == CONTENT_LENGTH || name == TRANSFER_ENCODING
 }

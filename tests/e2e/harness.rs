@@ -2,6 +2,7 @@
 //! config written to a temp dir, a plain HTTP/1.1 client over loopback, and
 //! the guest modules built from source.
 
+use std::collections::HashMap;
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
@@ -217,10 +218,17 @@ pub fn http_request(
     }
     head.push_str("\r\n");
     stream.write_all(head.as_bytes()).expect("write head");
-    // The server may answer (413) before reading a large body.
-    let _ = stream.write_all(body);
+    // The body goes from its own thread: a streaming guest answers while it
+    // still reads, and a client that wrote everything first would deadlock.
+    // The server may also answer (413) before reading the body at all.
+    let mut writer = stream.try_clone().expect("clone stream");
+    let body = body.to_vec();
+    let writing = std::thread::spawn(move || {
+        let _ = writer.write_all(&body);
+    });
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw).expect("read response");
+    let _ = writing.join();
     parse_response(&raw, method == "HEAD")
 }
 
@@ -243,12 +251,17 @@ fn parse_response(raw: &[u8], head_only: bool) -> HttpResponse {
         .filter_map(|line| line.split_once(':'))
         .map(|(n, v)| (n.trim().to_string(), v.trim().to_string()))
         .collect();
-    let body = raw[split + 4..].to_vec();
-    let response = HttpResponse {
+    let mut response = HttpResponse {
         status,
         reason,
         headers,
-        body,
+        body: Vec::new(),
+    };
+    let body = &raw[split + 4..];
+    response.body = if response.header("transfer-encoding") == Some("chunked") {
+        decode_chunked(body)
+    } else {
+        body.to_vec()
     };
     if !head_only && let Some(length) = response.header("content-length") {
         assert_eq!(
@@ -258,6 +271,26 @@ fn parse_response(raw: &[u8], head_only: bool) -> HttpResponse {
         );
     }
     response
+}
+
+/// Decodes a chunked body (no trailers expected).
+fn decode_chunked(mut raw: &[u8]) -> Vec<u8> {
+    let mut body = Vec::new();
+    loop {
+        let line_end = raw
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .expect("chunk size line");
+        let size_text = String::from_utf8_lossy(&raw[..line_end]);
+        let size = usize::from_str_radix(size_text.split(';').next().unwrap_or("").trim(), 16)
+            .expect("chunk size");
+        raw = &raw[line_end + 2..];
+        if size == 0 {
+            return body;
+        }
+        body.extend_from_slice(&raw[..size]);
+        raw = &raw[size + 2..];
+    }
 }
 
 /// Runs the binary to completion with `args`.
@@ -270,36 +303,81 @@ pub fn run_binary(args: &[&str]) -> std::process::Output {
         .expect("run serverless-wasm")
 }
 
-/// Builds the Rust example guests (examples/rust) once per test run and
-/// returns the directory holding the `.wasm` files. Installs the wasm target
-/// first, so `cargo test` alone sets up a fresh machine.
-pub fn rust_examples() -> &'static Path {
-    static BUILT: OnceLock<PathBuf> = OnceLock::new();
-    BUILT.get_or_init(|| {
+/// Builds a Rust guest workspace (a path in the repository) for `target`,
+/// once per test run, and returns its release output directory. Installs the
+/// wasm target first, so `cargo test` alone sets up a fresh machine.
+pub fn cargo_guest(workspace: &str, target: &str, package: Option<&str>) -> PathBuf {
+    let key = format!("{workspace} {target} {package:?}");
+    build_once(&key, || {
         let installed = Command::new("rustup")
-            .args(["target", "add", "wasm32-unknown-unknown"])
+            .args(["target", "add", target])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status();
         if !matches!(installed, Ok(status) if status.success()) {
-            eprintln!("could not run `rustup target add wasm32-unknown-unknown`; building anyway");
+            eprintln!("could not run `rustup target add {target}`; building anyway");
         }
-        let workspace = repo_path("examples/rust");
-        let status = Command::new(env!("CARGO"))
-            .args(["build", "--release", "--quiet"])
-            .current_dir(&workspace)
-            // Keep the outer test build's settings out of the guest build.
+        let directory = repo_path(workspace);
+        let mut command = Command::new(env!("CARGO"));
+        command.args(["build", "--release", "--quiet", "--target", target]);
+        if let Some(package) = package {
+            command.args(["-p", package]);
+        }
+        // Keep the outer test build's settings out of the guest build.
+        let output = command
+            .current_dir(&directory)
             .env_remove("RUSTFLAGS")
             .env_remove("CARGO_TARGET_DIR")
             .env_remove("CARGO_BUILD_TARGET")
-            .status()
-            .expect("run cargo for the example guests");
+            .output()
+            .expect("run cargo for a guest");
         assert!(
-            status.success(),
-            "building examples/rust failed; it needs the wasm target: rustup target add wasm32-unknown-unknown"
+            output.status.success(),
+            "building {workspace} failed (it needs `rustup target add {target}`):\n{}",
+            String::from_utf8_lossy(&output.stderr)
         );
-        workspace.join("target/wasm32-unknown-unknown/release")
+        directory.join("target").join(target).join("release")
     })
+}
+
+/// The classic Rust examples (examples/rust, wasm32-unknown-unknown).
+pub fn rust_examples() -> PathBuf {
+    cargo_guest("examples/rust", "wasm32-unknown-unknown", None)
+}
+
+/// Runs `build.sh` in an example directory once per test run (it installs
+/// its own toolchain from the registries) and returns `output` in it.
+pub fn script_guest(directory: &str, output: &str) -> PathBuf {
+    build_once(directory, || {
+        let directory = repo_path(directory);
+        let result = Command::new("bash")
+            .arg("build.sh")
+            .current_dir(&directory)
+            .output()
+            .expect("run bash");
+        assert!(
+            result.status.success(),
+            "{}/build.sh failed; see examples/README.md for the toolchain it installs:\n{}\n{}",
+            directory.display(),
+            String::from_utf8_lossy(&result.stdout),
+            String::from_utf8_lossy(&result.stderr)
+        );
+        directory.join(output)
+    })
+}
+
+/// Runs `build` the first time `key` is asked for; later calls wait for it
+/// and share its result.
+fn build_once(key: &str, build: impl FnOnce() -> PathBuf) -> PathBuf {
+    static BUILT: OnceLock<Mutex<HashMap<String, Arc<OnceLock<PathBuf>>>>> = OnceLock::new();
+    let cell = BUILT
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .entry(key.to_string())
+        .or_default()
+        .clone();
+    cell.get_or_init(build).clone()
 }
 
 /// A one-app config for `module`, plus `extra` lines in the app table.

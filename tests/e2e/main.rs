@@ -11,3 +11,4 @@ mod faults;
 mod outbound;
 mod routing;
 mod server;
+mod standard_guests;

@@ -89,17 +89,14 @@ async fn read(
         return Ok(FAILED);
     };
     let mut buffer = vec![0; range.len().min(MAX_CHUNK)];
-    let read = match stream.read(&mut buffer).await {
-        Ok(read) => read,
-        Err(error) => {
-            tracing::warn!(target: "guest", "tcp_read on {fd} failed: {error}");
-            return Ok(FAILED);
-        }
-    };
-    // Memory only grows, so the range checked before the await still holds.
-    let (memory, _) = guest_memory(&mut caller)?;
-    memory[range.start..range.start + read].copy_from_slice(&buffer[..read]);
-    Ok(read as i64)
+    let read = stream.read(&mut buffer).await;
+    let count = byte_count("tcp_read", fd, read);
+    if let Ok(read) = usize::try_from(count) {
+        // Memory only grows, so the range checked before the await still holds.
+        let (memory, _) = guest_memory(&mut caller)?;
+        memory[range.start..range.start + read].copy_from_slice(&buffer[..read]);
+    }
+    Ok(count)
 }
 
 async fn write(
@@ -114,11 +111,18 @@ async fn write(
     let Some(stream) = state.sockets.stream(fd) else {
         return Ok(FAILED);
     };
-    match stream.write(&chunk).await {
-        Ok(written) => Ok(written as i64),
+    let written = stream.write(&chunk).await;
+    Ok(byte_count("tcp_write", fd, written))
+}
+
+/// What the guest sees of an I/O result: the byte count, or [`FAILED`] with
+/// the reason in the log.
+fn byte_count(operation: &str, fd: i32, result: std::io::Result<usize>) -> i64 {
+    match result {
+        Ok(count) => i64::try_from(count).unwrap_or(i64::MAX),
         Err(error) => {
-            tracing::warn!(target: "guest", "tcp_write on {fd} failed: {error}");
-            Ok(FAILED)
+            tracing::warn!(target: "guest", "{operation} on {fd} failed: {error}");
+            FAILED
         }
     }
 }

@@ -1,0 +1,97 @@
+//! Guest stdout and stderr as log lines, tagged with the request's span
+//! (app name and request id) even when written from a background task.
+
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use tokio::io::AsyncWrite;
+use tracing::Span;
+use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
+
+/// Lines longer than this are logged in pieces, so a guest cannot make the
+/// host buffer without bound.
+const MAX_LINE: usize = 16 * 1024;
+
+/// A WASI output stream whose every line becomes a log event.
+#[derive(Clone)]
+pub struct LogStream {
+    name: &'static str,
+    span: Span,
+}
+
+impl LogStream {
+    /// A stream called `name` ("stdout" or "stderr") in the current span.
+    pub fn new(name: &'static str) -> Self {
+        Self {
+            name,
+            span: Span::current(),
+        }
+    }
+}
+
+impl IsTerminal for LogStream {
+    fn is_terminal(&self) -> bool {
+        false
+    }
+}
+
+impl StdoutStream for LogStream {
+    fn async_stream(&self) -> Box<dyn AsyncWrite + Send + Sync> {
+        Box::new(LineWriter {
+            stream: self.clone(),
+            line: Vec::new(),
+        })
+    }
+}
+
+struct LineWriter {
+    stream: LogStream,
+    line: Vec<u8>,
+}
+
+impl LineWriter {
+    fn emit(&mut self) {
+        let text = String::from_utf8_lossy(&self.line);
+        let text = text.trim_end_matches(['\r', '\n']);
+        self.stream.span.in_scope(|| {
+            tracing::info!(target: "guest", stream = self.stream.name, "{text}");
+        });
+        self.line.clear();
+    }
+}
+
+impl AsyncWrite for LineWriter {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        bytes: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        for &byte in bytes {
+            self.line.push(byte);
+            if byte == b'\n' || self.line.len() >= MAX_LINE {
+                self.emit();
+            }
+        }
+        Poll::Ready(Ok(bytes.len()))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if !self.line.is_empty() {
+            self.emit();
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl Drop for LineWriter {
+    fn drop(&mut self) {
+        if !self.line.is_empty() {
+            self.emit();
+        }
+    }
+}

@@ -20,8 +20,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tracing::Instrument as _;
 
-use crate::abi::wagi::ConnectionInfo;
-use crate::abi::{BoxError, RequestBody, ResponseBody, full_body};
+use crate::abi::{BoxError, ConnectionInfo, RequestBody, ResponseBody, full_body};
 use crate::app::{App, Apps};
 use crate::config::Config;
 use crate::router::{Lookup, Router};
@@ -222,10 +221,11 @@ impl Server {
                 () = &mut shutdown => break,
             };
             let _ = stream.set_nodelay(true);
-            let connection = ConnectionInfo {
-                local: stream.local_addr()?,
-                remote,
+            // A connection reset before this point is the client's loss, not the server's.
+            let Ok(local) = stream.local_addr() else {
+                continue;
             };
+            let connection = ConnectionInfo { local, remote };
             let service = self.service.clone();
             let handler = service_fn(move |request: Request<Incoming>| {
                 let service = service.clone();

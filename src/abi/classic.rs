@@ -21,6 +21,7 @@ use wasmtime::{
     ModuleExport, Store, StoreLimits,
 };
 
+use super::exports::{describe_extern, entry_point, signature};
 use super::{GuestError, RequestBody, ResponseBody, buffer_body, full_body, is_framing_header};
 use crate::app::AppContext;
 use crate::engine::{self, LimitedState};
@@ -193,30 +194,7 @@ impl ClassicModule {
                 self.initial_memory_bytes, memory_limit_bytes
             ));
         }
-        match module.get_export(function) {
-            Some(ExternType::Func(ty)) if ty.params().len() == 0 && ty.results().len() == 0 => {}
-            Some(ExternType::Func(ty)) => {
-                return Err(format!(
-                    "export `{function}` has type {}, expected () -> ()",
-                    signature(&ty)
-                ));
-            }
-            Some(other) => {
-                return Err(format!(
-                    "export `{function}` is a {}, not a function",
-                    describe_extern(&other)
-                ));
-            }
-            None => {
-                return Err(format!(
-                    "the module has no export `{function}`; it exports: {}",
-                    list_exports(module)
-                ));
-            }
-        }
-        let entry = module
-            .get_export_index(function)
-            .ok_or_else(|| format!("export `{function}` cannot be resolved"))?;
+        let entry = entry_point(module, function)?;
         if self.memory.is_none() && module.imports().next().is_some() {
             return Err("the module neither exports `memory` nor imports `env.memory`, so host functions cannot reach its data".into());
         }
@@ -527,33 +505,4 @@ fn initial_memory_bytes(wasm: &[u8]) -> anyhow::Result<u64> {
         }
     }
     Ok(largest)
-}
-
-fn describe_extern(ty: &ExternType) -> String {
-    match ty {
-        ExternType::Func(f) => format!("function {}", signature(f)),
-        ExternType::Memory(_) => "memory".into(),
-        ExternType::Table(_) => "table".into(),
-        ExternType::Global(_) => "global".into(),
-        ExternType::Tag(_) => "tag".into(),
-    }
-}
-
-/// A function type as people write it: `(i32, i64) -> i64`.
-fn signature(ty: &FuncType) -> String {
-    let params: Vec<_> = ty.params().map(|p| p.to_string()).collect();
-    let results: Vec<_> = ty.results().map(|r| r.to_string()).collect();
-    format!("({}) -> ({})", params.join(", "), results.join(", "))
-}
-
-fn list_exports(module: &Module) -> String {
-    let exports: Vec<_> = module
-        .exports()
-        .map(|e| format!("`{}` ({})", e.name(), describe_extern(&e.ty())))
-        .collect();
-    if exports.is_empty() {
-        "nothing".into()
-    } else {
-        exports.join(", ")
-    }
 }

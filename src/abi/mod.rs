@@ -2,11 +2,13 @@
 //! leaves with, the ways a run can fail, and which ABI a binary speaks.
 
 pub mod classic;
+mod exports;
 mod log_stream;
 pub mod wagi;
 mod wasi_ctx;
 pub mod wasi_http;
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,6 +25,14 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 pub type RequestBody = UnsyncBoxBody<Bytes, BoxError>;
 /// A response body as it streams out to the client.
 pub type ResponseBody = UnsyncBoxBody<Bytes, BoxError>;
+
+/// The addresses of the connection a request came on, set by the server as a
+/// request extension (CGI guests see them).
+#[derive(Debug, Clone, Copy)]
+pub struct ConnectionInfo {
+    pub local: SocketAddr,
+    pub remote: SocketAddr,
+}
 
 /// The guest ABIs a binary can speak.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

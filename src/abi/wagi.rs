@@ -2,20 +2,21 @@
 //! environment variables and on stdin, the response leaves on stdout as a
 //! CGI header block and body; stderr goes to the log.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
 use http::header::{CONTENT_LENGTH, CONTENT_TYPE, HOST, LOCATION};
 use http::request::Parts;
 use http::{HeaderName, HeaderValue, Request, Response, StatusCode};
-use wasmtime::{Engine, Func, InstancePre, Linker, Module, StoreLimits};
+use wasmtime::{Engine, Extern, InstancePre, Linker, Module, ModuleExport, StoreLimits};
 use wasmtime_wasi::I32Exit;
 use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::p2::pipe::{MemoryInputPipe, MemoryOutputPipe};
 
+use super::exports::entry_point;
 use super::{
-    GuestError, RequestBody, ResponseBody, buffer_body, full_body, is_framing_header, wasi_ctx,
+    ConnectionInfo, GuestError, RequestBody, ResponseBody, buffer_body, full_body,
+    is_framing_header, wasi_ctx,
 };
 use crate::app::AppContext;
 use crate::engine::{self, LimitedState};
@@ -26,14 +27,6 @@ const MAX_OUTPUT: usize = 64 * 1024 * 1024;
 
 /// The entry point of a WASI command.
 pub const COMMAND_ENTRY: &str = "_start";
-
-/// The addresses of the connection a request came on, set by the server as
-/// a request extension.
-#[derive(Debug, Clone, Copy)]
-pub struct ConnectionInfo {
-    pub local: SocketAddr,
-    pub remote: SocketAddr,
-}
 
 /// The host side of WAGI: one linker with WASI preview 1.
 pub struct WagiAbi {
@@ -49,7 +42,7 @@ pub struct WagiModule {
 #[derive(Clone)]
 pub struct WagiGuest {
     module: Arc<WagiModule>,
-    entry: String,
+    entry: ModuleExport,
 }
 
 pub struct WagiState {
@@ -79,20 +72,11 @@ impl WagiAbi {
 impl WagiModule {
     /// Binds an entry point (`_start` unless the config names another).
     pub fn guest(self: &Arc<Self>, entry: &str) -> Result<WagiGuest, String> {
-        let module = self.pre.module();
-        match module.get_export(entry) {
-            Some(wasmtime::ExternType::Func(ty))
-                if ty.params().len() == 0 && ty.results().len() == 0 =>
-            {
-                Ok(WagiGuest {
-                    module: self.clone(),
-                    entry: entry.to_string(),
-                })
-            }
-            _ => Err(format!(
-                "the module has no export `{entry}` of type () -> ()"
-            )),
-        }
+        let entry = entry_point(self.pre.module(), entry)?;
+        Ok(WagiGuest {
+            module: self.clone(),
+            entry,
+        })
     }
 }
 
@@ -122,9 +106,10 @@ impl WagiGuest {
             .instantiate_async(&mut store)
             .await
             .map_err(GuestError::from_wasmtime)?;
-        let entry: Option<Func> = instance.get_func(&mut store, &self.entry);
-        let entry = entry
-            .ok_or_else(|| GuestError::Trap(format!("no export `{}`", self.entry)))?
+        let entry = instance
+            .get_module_export(&mut store, &self.entry)
+            .and_then(Extern::into_func)
+            .ok_or_else(|| GuestError::Trap("entry point disappeared".into()))?
             .typed::<(), ()>(&store)
             .map_err(GuestError::from_wasmtime)?;
         match entry.call_async(&mut store, ()).await {

@@ -114,3 +114,17 @@ fn slow_backend_does_not_block_other_requests() {
         assert_eq!(request.join().expect("request thread"), "echo: slow");
     }
 }
+
+#[test]
+fn at_most_sixteen_sockets_per_request() {
+    let backend = echo_backend(Duration::from_millis(2000));
+    let module = crate::harness::guest("sockets.wat");
+    let server = TestServer::start(&single_app(
+        &module,
+        &format!("env = {{ backend = \"{backend}\" }}"),
+    ));
+    assert_eq!(server.get("/").text(), format!("{}x", "o".repeat(16)));
+    // The limit is per request: the next one gets its own 16.
+    assert_eq!(server.get("/").text(), format!("{}x", "o".repeat(16)));
+    assert!(server.log().contains("16 sockets already open"));
+}

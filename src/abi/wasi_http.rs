@@ -53,17 +53,36 @@ impl WasiHttpAbi {
     /// Compiles and links a component that exports `wasi:http/incoming-handler`.
     pub fn load(&self, engine: &Engine, wasm: &[u8]) -> Result<WasiHttpGuest, Vec<String>> {
         let component = Component::new(engine, wasm).map_err(|e| vec![format!("{e:#}")])?;
+        if let Some(export) = exported_interface(engine, &component, WASI_HTTP_0_3_HANDLER) {
+            return Err(vec![format!(
+                "the component exports `{export}` (wasi:http 0.3), which is not served yet; \
+                 build it for wasi:http 0.2 (`{WASI_HTTP_0_2_HANDLER}@0.2.x`)"
+            )]);
+        }
         let pre = self
             .linker
             .instantiate_pre(&component)
             .map_err(|e| vec![format!("{e:#}")])?;
         let pre = ProxyPre::new(pre).map_err(|e| {
             vec![format!(
-                "the component does not export `wasi:http/incoming-handler@0.2.x`: {e:#}"
+                "the component does not export `{WASI_HTTP_0_2_HANDLER}@0.2.x`: {e:#}"
             )]
         })?;
         Ok(WasiHttpGuest { pre })
     }
+}
+
+const WASI_HTTP_0_2_HANDLER: &str = "wasi:http/incoming-handler";
+const WASI_HTTP_0_3_HANDLER: &str = "wasi:http/handler@0.3";
+
+/// The first interface the component exports whose name starts with `prefix`.
+fn exported_interface(engine: &Engine, component: &Component, prefix: &str) -> Option<String> {
+    component
+        .component_type()
+        .exports(engine)
+        .map(|(name, _)| name)
+        .find(|name| name.starts_with(prefix))
+        .map(str::to_string)
 }
 
 impl WasiHttpGuest {

@@ -371,3 +371,16 @@ fn polyglot_config_serves_every_kind_and_language() {
     // Nothing listens on the example's backend port here.
     assert_eq!(server.get("/http/rust/outbound").status, 502);
 }
+
+#[test]
+fn wasi_http_0_3_components_are_refused_by_name() {
+    let dir = cargo_guest("examples/wasi-http/rust-p3", "wasm32-wasip2", None);
+    let hello = dir.join("hello.wasm").display().to_string();
+    let output = run_binary(&["run", &hello]);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("exports `wasi:http/handler@0.3.0`") && stderr.contains("not served yet"),
+        "{stderr}"
+    );
+}

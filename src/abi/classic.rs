@@ -22,7 +22,9 @@ use wasmtime::{
 };
 
 use super::exports::{describe_extern, entry_point, signature};
-use super::{GuestError, RequestBody, ResponseBody, buffer_body, full_body, is_framing_header};
+use super::{
+    GuestError, RequestBody, ResponseBody, buffer_body, full_body, is_framing_header, loggable,
+};
 use crate::app::AppContext;
 use crate::engine::{self, LimitedState};
 use tcp::Sockets;
@@ -387,7 +389,7 @@ fn request_header<'a>(state: &'a HostState, name: &str) -> Value<'a> {
 
 fn log(mut caller: Caller<'_, HostState>, ptr: i32, size: i64) -> wasmtime::Result<()> {
     let (memory, _) = guest_memory(&mut caller)?;
-    let message = String::from_utf8_lossy(&memory[guest_range(memory, ptr, size)?]);
+    let message = loggable(&memory[guest_range(memory, ptr, size)?]);
     tracing::info!(target: "guest", "{message}");
     Ok(())
 }

@@ -9,6 +9,8 @@ use tokio::io::AsyncWrite;
 use tracing::Span;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 
+use super::loggable;
+
 /// Lines longer than this are logged in pieces, so a guest cannot make the
 /// host buffer without bound.
 const MAX_LINE: usize = 16 * 1024;
@@ -52,8 +54,8 @@ struct LineWriter {
 
 impl LineWriter {
     fn emit(&mut self) {
-        let text = String::from_utf8_lossy(&self.line);
-        let text = text.trim_end_matches(['\r', '\n']);
+        let line = self.line.strip_suffix(b"\n").unwrap_or(&self.line);
+        let text = loggable(line.strip_suffix(b"\r").unwrap_or(line));
         self.stream.span.in_scope(|| {
             tracing::info!(target: "guest", stream = self.stream.name, "{text}");
         });

@@ -237,3 +237,29 @@ pub fn full_body(bytes: impl Into<Bytes>) -> ResponseBody {
 pub fn is_framing_header(name: &HeaderName) -> bool {
     name == CONTENT_LENGTH || name == TRANSFER_ENCODING
 }
+
+/// Guest text as one log line: control characters (a newline above all)
+/// are escaped, so a guest cannot forge log lines of its own.
+pub fn loggable(bytes: &[u8]) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    let mut line = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() {
+            line.extend(c.escape_default());
+        } else {
+            line.push(c);
+        }
+    }
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn guest_text_cannot_break_the_log_line() {
+        assert_eq!(loggable(b"one\nINFO forged\r\t"), "one\\nINFO forged\\r\\t");
+        assert_eq!(loggable(b"caf\xc3\xa9 \xff"), "caf\u{e9} \u{fffd}");
+    }
+}

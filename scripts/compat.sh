@@ -30,12 +30,14 @@ WASMTIME=$WASMTIME_ROOT/bin/wasmtime
 SERVER=$REPO/target/release/serverless-wasm
 
 # name -> component, in the order they run.
-COMPONENT_NAMES=(rust-hello rust-echo python-echo js-echo)
+COMPONENT_NAMES=(rust-hello rust-echo python-echo js-echo rust-p3-hello rust-p3-echo)
 declare -A COMPONENT=(
   [rust-hello]=$REPO/examples/wasi-http/rust/target/wasm32-wasip2/release/hello.wasm
   [rust-echo]=$REPO/examples/wasi-http/rust/target/wasm32-wasip2/release/echo.wasm
   [python-echo]=$REPO/examples/wasi-http/python/echo.wasm
   [js-echo]=$REPO/examples/wasi-http/js/echo.wasm
+  [rust-p3-hello]=$REPO/examples/wasi-http/rust-p3/target/wasm32-wasip2/release/hello.wasm
+  [rust-p3-echo]=$REPO/examples/wasi-http/rust-p3/target/wasm32-wasip2/release/echo.wasm
 )
 
 # The requests, in order; request_args() says what each one is.
@@ -169,6 +171,7 @@ build_all() {
       rustup target add wasm32-wasip2
     fi
     (cd "$REPO/examples/wasi-http/rust" && cargo build --release)
+    (cd "$REPO/examples/wasi-http/rust-p3" && cargo build --release)
     log "building the Python component"
     "$REPO/examples/wasi-http/python/build.sh"
     log "building the JavaScript component"

@@ -1,8 +1,10 @@
-//! `wasi:http/proxy` components (WASI 0.2) through wasmtime-wasi-http: the
-//! same `.wasm` that `wasmtime serve`, Spin and wasmCloud run. Bodies stream
-//! both ways; outgoing HTTP obeys the app's `allowed_outbound_hosts`.
+//! wasi:http components through wasmtime-wasi-http: `wasi:http/proxy`
+//! (WASI 0.2) and `wasi:http/service` (WASI 0.3), the same `.wasm` that
+//! `wasmtime serve`, Spin and wasmCloud run. Bodies stream both ways;
+//! outgoing HTTP obeys the app's `allowed_outbound_hosts`.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use http::{Request, Response};
 use http_body_util::{BodyExt as _, LengthLimitError};
@@ -10,12 +12,12 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tracing::Instrument as _;
 use wasmtime::component::{Component, Linker, ResourceTable};
-use wasmtime::{Engine, StoreLimits};
+use wasmtime::{AsContextMut as _, Engine, Store, StoreLimits};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
-use wasmtime_wasi_http::p2::bindings::ProxyPre;
-use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
-use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
-use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
+use wasmtime_wasi_http::handler::{Prepared, ProxyPre};
+use wasmtime_wasi_http::p2;
+use wasmtime_wasi_http::p3::bindings::ServicePre;
+use wasmtime_wasi_http::{WasiBody, WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
 
 use super::{BoxError, GuestError, RequestBody, ResponseBody, wasi_ctx};
 use crate::app::AppContext;
@@ -27,10 +29,10 @@ pub struct WasiHttpAbi {
     linker: Linker<WasiHttpState>,
 }
 
-/// A compiled, pre-linked component; cheap to clone.
+/// A compiled, pre-linked component (WASI 0.2 or 0.3); cheap to clone.
 #[derive(Clone)]
 pub struct WasiHttpGuest {
-    pre: ProxyPre<WasiHttpState>,
+    pre: Arc<ProxyPre<WasiHttpState>>,
 }
 
 /// Everything one request's component instance can reach.
@@ -47,48 +49,36 @@ impl WasiHttpAbi {
         let mut linker = Linker::new(engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
+        wasmtime_wasi::p3::add_to_linker(&mut linker)?;
+        wasmtime_wasi_http::p3::add_to_linker(&mut linker)?;
         Ok(Self { linker })
     }
 
-    /// Compiles and links a component that exports `wasi:http/incoming-handler`.
+    /// Compiles and links a component that exports the wasi:http handler of
+    /// WASI 0.2 (`incoming-handler`) or 0.3 (`handler`).
     pub fn load(&self, engine: &Engine, wasm: &[u8]) -> Result<WasiHttpGuest, Vec<String>> {
         let component = Component::new(engine, wasm).map_err(|e| vec![format!("{e:#}")])?;
-        if let Some(export) = exported_interface(engine, &component, WASI_HTTP_0_3_HANDLER) {
-            return Err(vec![format!(
-                "the component exports `{export}` (wasi:http 0.3), which is not served yet; \
-                 build it for wasi:http 0.2 (`{WASI_HTTP_0_2_HANDLER}@0.2.x`)"
-            )]);
-        }
         let pre = self
             .linker
             .instantiate_pre(&component)
             .map_err(|e| vec![format!("{e:#}")])?;
-        let pre = ProxyPre::new(pre).map_err(|e| {
-            vec![format!(
-                "the component does not export `{WASI_HTTP_0_2_HANDLER}@0.2.x`: {e:#}"
-            )]
-        })?;
-        Ok(WasiHttpGuest { pre })
+        let pre = match ServicePre::new(pre.clone()) {
+            Ok(service) => ProxyPre::P3(service),
+            Err(_) => ProxyPre::P2(p2::bindings::ProxyPre::new(pre).map_err(|e| {
+                vec![format!(
+                    "the component exports neither `wasi:http/incoming-handler@0.2.x` nor \
+                     `wasi:http/handler@0.3.x`: {e:#}"
+                )]
+            })?),
+        };
+        Ok(WasiHttpGuest { pre: Arc::new(pre) })
     }
-}
-
-const WASI_HTTP_0_2_HANDLER: &str = "wasi:http/incoming-handler";
-const WASI_HTTP_0_3_HANDLER: &str = "wasi:http/handler@0.3";
-
-/// The first interface the component exports whose name starts with `prefix`.
-fn exported_interface(engine: &Engine, component: &Component, prefix: &str) -> Option<String> {
-    component
-        .component_type()
-        .exports(engine)
-        .map(|(name, _)| name)
-        .find(|name| name.starts_with(prefix))
-        .map(str::to_string)
 }
 
 impl WasiHttpGuest {
     /// Runs one request on a fresh instance. The response comes back as soon
-    /// as the guest sets it; the guest goes on streaming its body, within the
-    /// app's deadline, in a task of its own.
+    /// as the guest sets it; the instance lives on in a task of its own,
+    /// within the app's deadline, until the response body is sent.
     pub async fn handle(
         &self,
         app: &Arc<AppContext>,
@@ -103,55 +93,97 @@ impl WasiHttpGuest {
             },
             limits: engine::memory_limits(app.limits.memory_limit_bytes),
         };
-        let mut store = engine::request_store(self.pre.engine(), state);
-        let (sender, receiver) = oneshot::channel();
-        let request = request.map(|body| body.map_err(incoming_body_error));
-        let request = store
-            .data_mut()
-            .http()
-            .new_incoming_request(Scheme::Http, request)
-            .map_err(GuestError::from_wasmtime)?;
-        let response = store
-            .data_mut()
-            .http()
-            .new_response_outparam(sender)
-            .map_err(GuestError::from_wasmtime)?;
-
-        let pre = self.pre.clone();
-        let deadline = app.limits.timeout;
-        let run = async move {
-            let proxy = pre.instantiate_async(&mut store).await?;
-            proxy
-                .wasi_http_incoming_handler()
-                .call_handle(&mut store, request, response)
-                .await
-        };
+        let store = engine::request_store(self.pre_engine(), state);
+        let request = request.map(|body| body.map_err(incoming_body_error).boxed_unsync());
+        let (response_tx, response_rx) = futures_channel::oneshot::channel();
+        let (sent_tx, sent_rx) = oneshot::channel::<()>();
         let task = AbortOnDrop(Some(tokio::spawn(
-            async move {
-                tokio::time::timeout(deadline, run)
-                    .await
-                    .unwrap_or(Err(wasmtime::format_err!(
-                        "deadline exceeded while streaming"
-                    )))
-            }
+            run_instance(
+                self.pre.clone(),
+                store,
+                request,
+                response_tx,
+                sent_rx,
+                app.limits.timeout,
+            )
             .in_current_span(),
         )));
 
-        match receiver.await {
-            Ok(Ok(response)) => {
-                task.detach_logging_failure();
-                Ok(response.map(outgoing_body))
-            }
-            Ok(Err(code)) => Err(GuestError::Trap(format!(
-                "the component answered with error {code:?}"
-            ))),
-            Err(_) => Err(task.failure().await),
+        let response = response_rx.await;
+        let Ok(Ok(response)) = response else {
+            // No body will be sent: let the task end instead of waiting for one.
+            drop(sent_tx);
+            return Err(task.failure(response.ok().and_then(Result::err)).await);
+        };
+        task.detach_logging_failure();
+        Ok(response.map(|body| outgoing_body(body, sent_tx)))
+    }
+
+    fn pre_engine(&self) -> &Engine {
+        match &*self.pre {
+            ProxyPre::P2(pre) => pre.engine(),
+            ProxyPre::P3(pre) => pre.engine(),
         }
     }
 }
 
-fn outgoing_body(body: HyperOutgoingBody) -> ResponseBody {
-    body.map_err(|e| -> BoxError { Box::new(e) }).boxed_unsync()
+/// Instantiates the component and calls its handler; once the response is
+/// out, keeps the instance running until its body has been sent (`sent`
+/// resolves when the server drops the body), all within `deadline`.
+async fn run_instance(
+    pre: Arc<ProxyPre<WasiHttpState>>,
+    mut store: Store<WasiHttpState>,
+    request: wasmtime_wasi_http::handler::Request,
+    response: futures_channel::oneshot::Sender<
+        wasmtime::Result<wasmtime_wasi_http::handler::Response>,
+    >,
+    sent: oneshot::Receiver<()>,
+    deadline: Duration,
+) -> wasmtime::Result<()> {
+    let run = async move {
+        let proxy = pre.instantiate_async(&mut store).await?;
+        let prepared = Prepared::new(
+            store.as_context_mut(),
+            &proxy,
+            request,
+            WasiHttpView::http,
+            response,
+        )?;
+        store
+            .run_concurrent(async |accessor| prepared.run(accessor, std::future::pending()).await)
+            .await??;
+        store
+            .run_concurrent(async |_| {
+                let _ = sent.await;
+            })
+            .await
+    };
+    tokio::time::timeout(deadline, run)
+        .await
+        .unwrap_or(Err(wasmtime::format_err!(
+            "deadline exceeded while streaming"
+        )))
+}
+
+/// The guest's body as the server sends it; `sent` fires when the server
+/// drops it (finished, or the client went away).
+fn outgoing_body(body: WasiBody, sent: oneshot::Sender<()>) -> ResponseBody {
+    let guard = SentOnDrop(Some(sent));
+    body.map_err(move |e| -> BoxError {
+        let _ = &guard;
+        Box::new(e)
+    })
+    .boxed_unsync()
+}
+
+struct SentOnDrop(Option<oneshot::Sender<()>>);
+
+impl Drop for SentOnDrop {
+    fn drop(&mut self) {
+        if let Some(sent) = self.0.take() {
+            let _ = sent.send(());
+        }
+    }
 }
 
 /// What the guest sees when the client's body fails: too long, or broken.
@@ -184,17 +216,18 @@ impl AbortOnDrop {
         }
     }
 
-    /// Why the task ended without setting a response.
-    async fn failure(mut self) -> GuestError {
+    /// Why no response came: the task's own error (a trap) says most,
+    /// else what the handler reported.
+    async fn failure(mut self, reported: Option<wasmtime::Error>) -> GuestError {
         let Some(task) = self.0.take() else {
             return GuestError::Trap("the component task is gone".into());
         };
-        match task.await {
-            Ok(Ok(())) => {
+        match (task.await, reported) {
+            (Ok(Err(error)), _) | (_, Some(error)) => GuestError::from_wasmtime(error),
+            (Ok(Ok(())), None) => {
                 GuestError::Trap("the component returned without setting a response".into())
             }
-            Ok(Err(error)) => GuestError::from_wasmtime(error),
-            Err(join) => GuestError::Trap(format!("the component task failed: {join}")),
+            (Err(join), None) => GuestError::Trap(format!("the component task failed: {join}")),
         }
     }
 }

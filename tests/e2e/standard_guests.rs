@@ -342,6 +342,7 @@ fn echo_in_javascript_component() {
 fn polyglot_config_serves_every_kind_and_language() {
     crate::harness::rust_examples();
     rust_component("hello");
+    cargo_guest("examples/wasi-http/rust-p3", "wasm32-wasip2", None);
     cargo_guest("examples/wagi/rust", "wasm32-wasip1", None);
     for (directory, output) in [
         ("examples/wagi/c", "echo.wasm"),
@@ -357,12 +358,17 @@ fn polyglot_config_serves_every_kind_and_language() {
         server.get("/http/rust/hello").text(),
         "Hello from a Rust wasi:http component!\n"
     );
+    assert_eq!(
+        server.get("/http3/rust/hello").text(),
+        "Hello from a Rust wasi:http 0.3 component!\n"
+    );
     for prefix in [
         "/classic/rust",
         "/classic/assemblyscript",
         "/cgi/rust",
         "/cgi/c",
         "/http/rust/echo",
+        "/http3/rust/echo",
         "/http/python",
         "/http/js",
     ] {
@@ -373,14 +379,39 @@ fn polyglot_config_serves_every_kind_and_language() {
 }
 
 #[test]
-fn wasi_http_0_3_components_are_refused_by_name() {
+fn wasi_http_0_3_components_stream_like_0_2_ones() {
     let dir = cargo_guest("examples/wasi-http/rust-p3", "wasm32-wasip2", None);
-    let hello = dir.join("hello.wasm").display().to_string();
-    let output = run_binary(&["run", &hello]);
+    let module = |name: &str| dir.join(format!("{name}.wasm")).display().to_string();
+    let config = format!(
+        "{}\n[[applications]]\nfile_path = \"{}\"\nmethod = \"GET\"\nurl_path = \"/hello\"\n",
+        single_app(&module("echo"), ""),
+        module("hello")
+    );
+    let server = TestServer::start(&config);
+    assert_eq!(
+        server.get("/hello").text(),
+        "Hello from a Rust wasi:http 0.3 component!\n"
+    );
+    assert_echoes(&server, "/p3/echo");
+    let big: Vec<u8> = (0..10 * 1024 * 1024u32).map(|i| (i % 253) as u8).collect();
+    assert!(
+        server.request("POST", "/big", &[], &big).body == big,
+        "10 MiB echo"
+    );
+}
+
+#[test]
+fn component_without_a_wasi_http_handler_is_refused() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let component = dir.path().join("empty.wat");
+    std::fs::write(&component, "(component)").expect("write");
+    let output = run_binary(&["run", component.to_str().expect("utf-8")]);
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
-        stderr.contains("exports `wasi:http/handler@0.3.0`") && stderr.contains("not served yet"),
+        stderr.contains(
+            "exports neither `wasi:http/incoming-handler@0.2.x` nor `wasi:http/handler@0.3.x`"
+        ),
         "{stderr}"
     );
 }

@@ -39,7 +39,7 @@ pub struct ConnectionInfo {
 pub enum AbiKind {
     /// The original serverless-wasm `env.*` functions.
     Classic,
-    /// A `wasi:http/proxy` component.
+    /// A wasi:http component: `wasi:http/proxy` (0.2) or `wasi:http/service` (0.3).
     WasiHttp,
     /// A WASI preview 1 command run CGI style (WAGI).
     Wagi,
@@ -73,7 +73,7 @@ impl AbiKind {
             return Err("not a WebAssembly module or component".into());
         }
         if configured == Some(AbiKind::WasiHttp) {
-            return Err("abi = \"wasi-http\" needs a component exporting `wasi:http/incoming-handler@0.2.x`, but this is a core module".into());
+            return Err("abi = \"wasi-http\" needs a component exporting `wasi:http/incoming-handler@0.2.x` or `wasi:http/handler@0.3.x`, but this is a core module".into());
         }
         let shape = ModuleShape::read(wasm)?;
         match (configured, shape.imports_wasi, shape.exports_start) {

@@ -20,6 +20,7 @@ pub fn builder(app: &AppContext) -> Result<WasiCtxBuilder, GuestError> {
         .stdout(LogStream::new("stdout"))
         .stderr(LogStream::new("stderr"))
         .allow_ip_name_lookup(true)
+        .allow_tcp(true)
         .socket_addr_check(socket_check(app.allowed_outbound_hosts.clone()));
     for (guest, host) in &app.files {
         builder

@@ -24,7 +24,7 @@ use crate::app::AppContext;
 use crate::engine::{self, LimitedState};
 use crate::outbound::AllowedHosts;
 
-/// The host side of wasi:http: one linker with WASI 0.2 and wasi:http.
+/// The host side of wasi:http: one linker with WASI and wasi:http, 0.2 and 0.3.
 pub struct WasiHttpAbi {
     linker: Linker<WasiHttpState>,
 }

@@ -178,6 +178,26 @@ fn component_faults_cost_only_their_own_request() {
 }
 
 #[test]
+fn component_sockets_obey_the_allow_list() {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let address = listener.local_addr().expect("addr");
+    let component = probe_component();
+    let app = |allowed: &str| {
+        single_app(
+            &component,
+            &format!("env = {{ TCP_ADDR = \"{address}\" }}\n{allowed}"),
+        )
+    };
+    let allowed = TestServer::start(&app(&format!("allowed_outbound_hosts = [\"{address}\"]")));
+    assert_eq!(
+        allowed.get("/tcp").text(),
+        format!("connected to {address}\n")
+    );
+    let refused = TestServer::start(&app("allowed_outbound_hosts = [\"127.0.0.1:1\"]"));
+    assert!(refused.get("/tcp").text().starts_with("refused:"));
+}
+
+#[test]
 fn component_sees_env_stdio_and_files() {
     let dir = tempfile::tempdir().expect("temp dir");
     std::fs::write(dir.path().join("hello.txt"), "static content\n").expect("write");

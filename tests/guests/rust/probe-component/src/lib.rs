@@ -3,7 +3,8 @@
 //! `/trap` panics, `/spin` never returns, `/grow` allocates without end,
 //! `/env` answers with its environment variables, `/stdio` writes a line to
 //! stdout and stderr, `/file` answers with `/static/hello.txt`,
-//! `/no-response` returns without setting a response, anything else `ok`.
+//! `/no-response` returns without setting a response, `/tcp` opens a TCP
+//! connection (WASI sockets) to `$TCP_ADDR`, anything else `ok`.
 
 use wasi::http::types::{Fields, IncomingRequest, OutgoingBody, OutgoingResponse, ResponseOutparam};
 
@@ -27,6 +28,7 @@ impl wasi::exports::http::incoming_handler::Guest for Probe {
             }
             "file" => std::fs::read_to_string("/static/hello.txt").unwrap_or_else(|e| format!("error: {e}\n")),
             "no-response" => return,
+            "tcp" => tcp_connect(),
             _ => "ok\n".to_string(),
         };
         respond(response_out, body.as_bytes());
@@ -45,6 +47,14 @@ fn grow() -> String {
     loop {
         held.push(vec![1; 1 << 20]);
         std::hint::black_box(&held);
+    }
+}
+
+fn tcp_connect() -> String {
+    let address = std::env::var("TCP_ADDR").unwrap_or_default();
+    match std::net::TcpStream::connect(&address) {
+        Ok(_) => format!("connected to {address}\n"),
+        Err(error) => format!("refused: {error}\n"),
     }
 }
 

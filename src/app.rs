@@ -3,9 +3,11 @@
 //! are enforced ([`App::handle`]).
 
 use std::collections::HashMap;
+use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use http::header::CONTENT_LENGTH;
 use http::{Request, Response};
@@ -15,6 +17,7 @@ use crate::abi::classic::{ClassicAbi, ClassicModule};
 use crate::abi::wagi::{COMMAND_ENTRY, WagiAbi, WagiModule};
 use crate::abi::wasi_http::{WasiHttpAbi, WasiHttpGuest};
 use crate::abi::{AbiKind, Guest, GuestError, RequestBody, ResponseBody};
+use crate::compile_cache::CompileCache;
 use crate::config::{AppConfig, DEFAULT_FUNCTION, Limits};
 use crate::engine::WasmEngine;
 use crate::outbound::AllowedHosts;
@@ -117,10 +120,21 @@ impl Apps {
     /// Compiles every distinct module once (in parallel) and binds each app
     /// to its entry point. Returns every problem found, each prefixed with
     /// `source:line: app `name`:` when `source` is given.
-    pub fn load(configs: &[AppConfig], source: Option<&Path>) -> Result<Apps, Vec<String>> {
-        let engine = WasmEngine::new().map_err(|e| vec![format!("{e:#}")])?;
+    pub fn load(
+        configs: &[AppConfig],
+        source: Option<&Path>,
+        cache: CompileCache,
+    ) -> Result<Apps, Vec<String>> {
+        let engine = WasmEngine::new(cache).map_err(|e| vec![format!("{e:#}")])?;
         let abis = Abis::new(&engine).map_err(|e| vec![format!("{e:#}")])?;
+        let started = Instant::now();
         let modules = compile_all(&abis, &engine, configs);
+        let (cached, compiled) = engine.cache_counts();
+        tracing::info!(
+            "loaded {} modules in {:.2} s ({cached} from the compile cache, {compiled} compiled)",
+            modules.len(),
+            started.elapsed().as_secs_f64()
+        );
 
         let mut apps = Vec::with_capacity(configs.len());
         let mut problems = Vec::new();
@@ -214,6 +228,7 @@ fn compile_all(
     keys.dedup();
     let next = AtomicUsize::new(0);
     let results = Mutex::new(HashMap::new());
+    let progress = Progress::new(keys.len());
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(keys.len());
@@ -222,15 +237,42 @@ fn compile_all(
             scope.spawn(|| {
                 while let Some(key) = keys.get(next.fetch_add(1, Ordering::Relaxed)) {
                     let compiled = compile(abis, engine, &key.0, key.1);
-                    results
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .insert(key.clone(), compiled);
+                    let mut results = results.lock().unwrap_or_else(|e| e.into_inner());
+                    results.insert(key.clone(), compiled);
+                    progress.show(results.len());
                 }
             });
         }
     });
+    progress.finish();
     results.into_inner().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A `loading modules: 12/100` line, redrawn in place while modules load,
+/// shown only when stderr is a terminal and there is more than one module.
+struct Progress {
+    total: usize,
+    visible: bool,
+}
+
+impl Progress {
+    fn new(total: usize) -> Self {
+        let visible = total > 1 && std::io::stderr().is_terminal();
+        Self { total, visible }
+    }
+
+    fn show(&self, done: usize) {
+        if self.visible {
+            eprint!("\rloading modules: {done}/{}", self.total);
+        }
+    }
+
+    fn finish(&self) {
+        if self.visible {
+            // Clears the line for the log lines that follow.
+            eprint!("\r\x1b[2K");
+        }
+    }
 }
 
 fn compile(
@@ -243,7 +285,6 @@ fn compile(
         std::fs::read(path).map_err(|e| vec![format!("cannot read {}: {e}", path.display())])?;
     let wasm = wat::parse_bytes(&bytes).map_err(|e| vec![format!("{e}")])?;
     let kind = AbiKind::detect(&wasm, abi).map_err(|e| vec![e])?;
-    let engine = engine.engine();
     Ok(match kind {
         AbiKind::Classic => Compiled::Classic(Arc::new(abis.classic.load(engine, &wasm)?)),
         AbiKind::WasiHttp => Compiled::WasiHttp(abis.wasi_http.load(engine, &wasm)?),

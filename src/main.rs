@@ -12,6 +12,7 @@ use http::{HeaderName, HeaderValue, Method, Request, Response};
 use http_body_util::BodyExt as _;
 use serverless_wasm::abi::{RequestBody, ResponseBody, full_body};
 use serverless_wasm::app::Apps;
+use serverless_wasm::compile_cache::CompileCache;
 use serverless_wasm::config::{AppConfig, Config};
 use serverless_wasm::server::{Server, Service};
 
@@ -37,6 +38,8 @@ enum Command {
     Check {
         /// The TOML config file.
         config: PathBuf,
+        #[command(flatten)]
+        cache: CacheArgs,
     },
     /// Run one request through a module, without a server, and print the response.
     Run(RunArgs),
@@ -49,6 +52,32 @@ struct ServeArgs {
     /// Listen on this address instead of the config's `listen_address`.
     #[arg(long, value_name = "HOST:PORT")]
     listen: Option<String>,
+    #[command(flatten)]
+    cache: CacheArgs,
+}
+
+/// Where compiled modules are kept between runs.
+#[derive(Args)]
+struct CacheArgs {
+    /// Keep compiled modules in DIR [default: $XDG_CACHE_HOME/serverless-wasm
+    /// or ~/.cache/serverless-wasm].
+    #[arg(long, value_name = "DIR")]
+    cache_dir: Option<PathBuf>,
+    /// Compile every module, neither reading nor writing the cache.
+    #[arg(long, conflicts_with = "cache_dir")]
+    no_cache: bool,
+}
+
+impl CacheArgs {
+    fn cache(&self) -> CompileCache {
+        if self.no_cache {
+            return CompileCache::disabled();
+        }
+        match self.cache_dir.clone().or_else(CompileCache::default_dir) {
+            Some(dir) => CompileCache::at(dir),
+            None => CompileCache::disabled(),
+        }
+    }
 }
 
 #[derive(Args)]
@@ -78,17 +107,21 @@ struct RunArgs {
     /// Wall-clock deadline in milliseconds.
     #[arg(long, default_value_t = 30_000)]
     timeout_ms: u64,
+    #[command(flatten)]
+    cache: CacheArgs,
 }
 
 fn main() -> ExitCode {
-    init_logging();
+    let log_writer = init_logging();
     let cli = Cli::parse();
     let result = match cli.command {
         Some(Command::Serve(args)) => serve(args),
-        Some(Command::Check { config }) => check(&config),
+        Some(Command::Check { config, cache }) => check(&config, cache.cache()),
         Some(Command::Run(args)) => run(args),
         None => serve(cli.serve),
     };
+    // Flushes the log lines still queued, so they come before the error.
+    drop(log_writer);
     match result {
         Ok(code) => code,
         Err(error) => {
@@ -98,14 +131,22 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_logging() {
+/// Logs to stderr from a thread of its own: a request only queues its lines,
+/// and the writer thread writes whatever has queued up in one go. The queue
+/// blocks rather than drops when full, so no access log line is lost.
+fn init_logging() -> tracing_appender::non_blocking::WorkerGuard {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .thread_name("log-writer")
+        .finish(std::io::BufWriter::new(std::io::stderr()));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(writer)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
+    guard
 }
 
 fn load_config(path: &Path) -> anyhow::Result<Config> {
@@ -117,8 +158,8 @@ fn load_config(path: &Path) -> anyhow::Result<Config> {
     Ok(config)
 }
 
-fn load_service(config: &Config) -> anyhow::Result<Service> {
-    Service::new(config)
+fn load_service(config: &Config, cache: CompileCache) -> anyhow::Result<Service> {
+    Service::new(config, cache)
         .map_err(|problems| anyhow::anyhow!("cannot load apps:\n{}", problems.join("\n")))
 }
 
@@ -127,7 +168,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         bail!("no config file given; usage: serverless-wasm [serve] CONFIG.toml (see --help)");
     };
     let config = load_config(&path)?;
-    let service = load_service(&config)?;
+    let service = load_service(&config, args.cache.cache())?;
     let address = args.listen.unwrap_or_else(|| config.listen_address.clone());
     runtime()?.block_on(async {
         let server = Server::bind(&address, service).await?;
@@ -137,9 +178,9 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn check(path: &Path) -> anyhow::Result<ExitCode> {
+fn check(path: &Path, cache: CompileCache) -> anyhow::Result<ExitCode> {
     let config = load_config(path)?;
-    let service = load_service(&config)?;
+    let service = load_service(&config, cache)?;
     println!(
         "{}: {} apps, all modules compiled and linked",
         path.display(),
@@ -170,7 +211,7 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         .map(|entry| split_pair(entry, '='))
         .collect::<anyhow::Result<_>>()?;
     let request = run_request(&args)?;
-    let apps = Apps::load(std::slice::from_ref(&app), None)
+    let apps = Apps::load(std::slice::from_ref(&app), None, args.cache.cache())
         .map_err(|problems| anyhow::anyhow!("{}", problems.join("\n")))?;
     let Some(app) = apps.get(0) else {
         bail!("the module did not load")

@@ -22,6 +22,7 @@ use tracing::Instrument as _;
 
 use crate::abi::{BoxError, ConnectionInfo, RequestBody, ResponseBody, full_body};
 use crate::app::{App, Apps};
+use crate::compile_cache::CompileCache;
 use crate::config::Config;
 use crate::router::{Lookup, Router};
 
@@ -39,8 +40,8 @@ pub struct Service {
 
 impl Service {
     /// Loads every app of `config` and builds its routing table.
-    pub fn new(config: &Config) -> Result<Service, Vec<String>> {
-        let apps = Apps::load(&config.apps, Some(&config.file))?;
+    pub fn new(config: &Config, cache: CompileCache) -> Result<Service, Vec<String>> {
+        let apps = Apps::load(&config.apps, Some(&config.file), cache)?;
         Ok(Self::from_apps(apps))
     }
 

@@ -26,7 +26,7 @@ use super::{
     GuestError, RequestBody, ResponseBody, buffer_body, full_body, is_framing_header, loggable,
 };
 use crate::app::AppContext;
-use crate::engine::{self, LimitedState};
+use crate::engine::{self, LimitedState, WasmEngine};
 use tcp::Sockets;
 
 /// The host side of the classic ABI: one linker, built once.
@@ -117,14 +117,14 @@ impl ClassicAbi {
 
     /// Compiles and links a binary module. Every problem found is returned,
     /// one message each.
-    pub fn load(&self, engine: &Engine, wasm: &[u8]) -> Result<ClassicModule, Vec<String>> {
+    pub fn load(&self, engine: &WasmEngine, wasm: &[u8]) -> Result<ClassicModule, Vec<String>> {
         let rewritten =
             imported_memory::define_imported_memory(wasm).map_err(|e| vec![format!("{e:#}")])?;
         let (wasm, memory_name) = match rewritten {
             Some(r) => (Cow::Owned(r.wasm), Some(r.memory_export)),
             None => (Cow::Borrowed(wasm), None),
         };
-        let module = Module::new(engine, &wasm).map_err(|e| vec![format!("{e:#}")])?;
+        let module = engine.module(&wasm)?;
         let problems = self.import_problems(&module);
         if !problems.is_empty() {
             return Err(problems);

@@ -8,7 +8,7 @@ use bytes::Bytes;
 use http::header::{CONTENT_LENGTH, CONTENT_TYPE, HOST, LOCATION};
 use http::request::Parts;
 use http::{HeaderName, HeaderValue, Request, Response, StatusCode};
-use wasmtime::{Engine, Extern, InstancePre, Linker, Module, ModuleExport, StoreLimits};
+use wasmtime::{Engine, Extern, InstancePre, Linker, ModuleExport, StoreLimits};
 use wasmtime_wasi::I32Exit;
 use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::p2::pipe::{MemoryInputPipe, MemoryOutputPipe};
@@ -19,7 +19,7 @@ use super::{
     is_framing_header, wasi_ctx,
 };
 use crate::app::AppContext;
-use crate::engine::{self, LimitedState};
+use crate::engine::{self, LimitedState, WasmEngine};
 use crate::router::Route;
 
 /// The most a CGI guest may write to stdout; the response is held in memory.
@@ -59,8 +59,8 @@ impl WagiAbi {
         Ok(Self { linker })
     }
 
-    pub fn load(&self, engine: &Engine, wasm: &[u8]) -> Result<WagiModule, Vec<String>> {
-        let module = Module::new(engine, wasm).map_err(|e| vec![format!("{e:#}")])?;
+    pub fn load(&self, engine: &WasmEngine, wasm: &[u8]) -> Result<WagiModule, Vec<String>> {
+        let module = engine.module(wasm)?;
         let pre = self
             .linker
             .instantiate_pre(&module)

@@ -11,7 +11,7 @@ use http_body_util::{BodyExt as _, LengthLimitError};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tracing::Instrument as _;
-use wasmtime::component::{Component, Linker, ResourceTable};
+use wasmtime::component::{Linker, ResourceTable};
 use wasmtime::{AsContextMut as _, Engine, Store, StoreLimits};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::handler::{Prepared, ProxyPre};
@@ -21,7 +21,7 @@ use wasmtime_wasi_http::{WasiBody, WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, 
 
 use super::{BoxError, GuestError, RequestBody, ResponseBody, wasi_ctx};
 use crate::app::AppContext;
-use crate::engine::{self, LimitedState};
+use crate::engine::{self, LimitedState, WasmEngine};
 use crate::outbound::AllowedHosts;
 
 /// The host side of wasi:http: one linker with WASI and wasi:http, 0.2 and 0.3.
@@ -56,8 +56,8 @@ impl WasiHttpAbi {
 
     /// Compiles and links a component that exports the wasi:http handler of
     /// WASI 0.2 (`incoming-handler`) or 0.3 (`handler`).
-    pub fn load(&self, engine: &Engine, wasm: &[u8]) -> Result<WasiHttpGuest, Vec<String>> {
-        let component = Component::new(engine, wasm).map_err(|e| vec![format!("{e:#}")])?;
+    pub fn load(&self, engine: &WasmEngine, wasm: &[u8]) -> Result<WasiHttpGuest, Vec<String>> {
+        let component = engine.component(wasm)?;
         let pre = self
             .linker
             .instantiate_pre(&component)

@@ -1,6 +1,6 @@
 //! `check` and `run` as a user types them.
 
-use crate::harness::{guest, repo_path, run_binary};
+use crate::harness::{TestServer, guest, repo_path, run_binary, single_app};
 
 #[test]
 fn check_prints_the_route_table() {
@@ -99,4 +99,60 @@ fn no_config_is_a_usage_error() {
     let output = run_binary(&[]);
     assert_ne!(output.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&output.stderr).contains("config"));
+}
+
+#[test]
+fn a_second_start_loads_compiled_modules_from_the_cache() {
+    let cache = tempfile::tempdir().expect("temp dir");
+    let cache_dir = cache.path().to_str().expect("utf-8 path");
+    let hello = repo_path("examples/hello.wat");
+    let config = single_app(hello.to_str().expect("utf-8 path"), "");
+    let start = || {
+        let server = TestServer::try_start_with(&config, &["--cache-dir", cache_dir])
+            .unwrap_or_else(|log| panic!("server did not start:\n{log}"));
+        assert_eq!(server.get("/").status, 200);
+        server.log()
+    };
+    let cold = start();
+    assert!(
+        cold.contains("(0 from the compile cache, 1 compiled)"),
+        "{cold}"
+    );
+    let warm = start();
+    assert!(
+        warm.contains("(1 from the compile cache, 0 compiled)"),
+        "{warm}"
+    );
+
+    // A damaged entry is noticed, recompiled and replaced.
+    for entry in std::fs::read_dir(cache.path()).expect("cache dir") {
+        let path = entry.expect("entry").path();
+        let mut bytes = std::fs::read(&path).expect("read entry");
+        let middle = bytes.len() / 2;
+        bytes[middle] ^= 0x55;
+        std::fs::write(&path, bytes).expect("write entry");
+    }
+    let repaired = start();
+    assert!(repaired.contains("is corrupt"), "{repaired}");
+    assert!(
+        repaired.contains("(0 from the compile cache, 1 compiled)"),
+        "{repaired}"
+    );
+    assert!(start().contains("(1 from the compile cache, 0 compiled)"));
+}
+
+#[test]
+fn no_cache_compiles_every_time() {
+    let hello = repo_path("examples/hello.wat");
+    let config = single_app(hello.to_str().expect("utf-8 path"), "");
+    for _ in 0..2 {
+        let server = TestServer::try_start_with(&config, &["--no-cache"])
+            .unwrap_or_else(|log| panic!("server did not start:\n{log}"));
+        assert_eq!(server.get("/").status, 200);
+        let log = server.log();
+        assert!(
+            log.contains("(0 from the compile cache, 1 compiled)"),
+            "{log}"
+        );
+    }
 }

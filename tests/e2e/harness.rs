@@ -42,18 +42,22 @@ impl TestServer {
 
     /// Like [`start`](Self::start), but returns the log when the server exits instead.
     pub fn try_start(config: &str) -> Result<TestServer, String> {
+        Self::try_start_with(config, &[])
+    }
+
+    /// Like [`try_start`](Self::try_start), with more command-line arguments.
+    pub fn try_start_with(config: &str, extra_args: &[&str]) -> Result<TestServer, String> {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("config.toml");
         std::fs::write(&path, config).expect("write config");
-        Self::spawn(
-            &[
-                "serve",
-                path.to_str().expect("utf-8 path"),
-                "--listen",
-                "127.0.0.1:0",
-            ],
-            dir,
-        )
+        let mut args = vec![
+            "serve",
+            path.to_str().expect("utf-8 path"),
+            "--listen",
+            "127.0.0.1:0",
+        ];
+        args.extend_from_slice(extra_args);
+        Self::spawn(&args, dir)
     }
 
     /// Serves an existing config file.
@@ -72,6 +76,7 @@ impl TestServer {
         let mut child = Command::new(BINARY)
             .args(args)
             .env("RUST_LOG", "info")
+            .env("XDG_CACHE_HOME", test_cache_home())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -293,11 +298,19 @@ fn decode_chunked(mut raw: &[u8]) -> Vec<u8> {
     }
 }
 
+/// Where the servers under test keep their compile cache: one for the whole
+/// run (and the next: entries are keyed by content, so sharing them is what
+/// the cache is for), never the user's own.
+fn test_cache_home() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("cache-home")
+}
+
 /// Runs the binary to completion with `args`.
 pub fn run_binary(args: &[&str]) -> std::process::Output {
     Command::new(BINARY)
         .args(args)
         .env("RUST_LOG", "warn")
+        .env("XDG_CACHE_HOME", test_cache_home())
         .stdin(Stdio::null())
         .output()
         .expect("run serverless-wasm")

@@ -5,14 +5,15 @@
 //! instance through its guest ABI ([`abi`]), and the response goes back
 //! through [`server`] with an access-log line.
 //! Around that path: [`config`] (the TOML file), [`engine`] (the one wasmtime
-//! engine), [`compile_cache`] (compiled code kept on disk across start-ups)
-//! and [`outbound`] (what guests may connect to).
+//! engine), [`compile_cache`] (compiled code kept on disk across start-ups),
+//! [`outbound`] (what guests may connect to) and [`logging`].
 
 pub mod abi;
 pub mod app;
 pub mod compile_cache;
 pub mod config;
 pub mod engine;
+pub mod logging;
 pub mod outbound;
 pub mod router;
 pub mod server;

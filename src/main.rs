@@ -112,7 +112,13 @@ struct RunArgs {
 }
 
 fn main() -> ExitCode {
-    let log_writer = init_logging();
+    let log_writer = match serverless_wasm::logging::init() {
+        Ok(guard) => guard,
+        Err(error) => {
+            eprintln!("error: cannot start the log writer: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
     let cli = Cli::parse();
     let result = match cli.command {
         Some(Command::Serve(args)) => serve(args),
@@ -129,24 +135,6 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-/// Logs to stderr from a thread of its own: a request only queues its lines,
-/// and the writer thread writes whatever has queued up in one go. The queue
-/// blocks rather than drops when full, so no access log line is lost.
-fn init_logging() -> tracing_appender::non_blocking::WorkerGuard {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
-        .lossy(false)
-        .thread_name("log-writer")
-        .finish(std::io::BufWriter::new(std::io::stderr()));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(writer)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
-    guard
 }
 
 fn load_config(path: &Path) -> anyhow::Result<Config> {

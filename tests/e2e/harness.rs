@@ -127,7 +127,11 @@ impl TestServer {
     }
 
     /// Everything the server has logged so far.
+    /// The server's log so far, including every line of what it has done:
+    /// the server writes its log in batches at least every 10 ms
+    /// (`logging::FLUSH_INTERVAL`), so this first waits a few of those.
     pub fn log(&self) -> String {
+        std::thread::sleep(Duration::from_millis(50));
         self.log.lock().unwrap().clone()
     }
 

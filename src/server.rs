@@ -13,11 +13,11 @@ use http::header::{ALLOW, CONTENT_TYPE, HeaderValue};
 use http::{Request, Response, StatusCode};
 use http_body_util::BodyExt as _;
 use hyper::body::Incoming;
+use hyper::server::conn::{http1, http2};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tracing::Instrument as _;
 
 use crate::abi::{BoxError, ConnectionInfo, RequestBody, ResponseBody, full_body};
@@ -181,6 +181,33 @@ fn is_plain_id(id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
 }
 
+/// What an HTTP/2 client without TLS or upgrade (h2c with prior knowledge)
+/// sends first.
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// Whether a new connection speaks HTTP/2, told by peeking at its first
+/// bytes. Choosing a protocol up front, rather than serving through hyper's
+/// protocol-detecting connection, measured 5 KB less per open connection.
+async fn opens_with_h2_preface(stream: &TcpStream) -> bool {
+    let mut start = [0; H2_PREFACE.len()];
+    // A client sends the preface in one write; if only part of it has
+    // arrived, give the rest a few milliseconds (peek cannot wait for more).
+    for _ in 0..50 {
+        let seen = match stream.peek(&mut start).await {
+            Ok(seen) => seen,
+            Err(_) => return false,
+        };
+        if seen == 0 || start[..seen] != H2_PREFACE[..seen] {
+            return false;
+        }
+        if seen == H2_PREFACE.len() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    false
+}
+
 /// A bound listener with the service behind it.
 pub struct Server {
     listener: TcpListener,
@@ -206,7 +233,6 @@ impl Server {
     /// in-flight requests finish for up to [`SHUTDOWN_GRACE`].
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
         let graceful = GracefulShutdown::new();
-        let builder = auto::Builder::new(TokioExecutor::new());
         tokio::pin!(shutdown);
         loop {
             let (stream, remote) = tokio::select! {
@@ -232,14 +258,24 @@ impl Server {
                 let service = service.clone();
                 let mut request = request.map(|body| body.map_err(BoxError::from).boxed_unsync());
                 request.extensions_mut().insert(connection);
-                async move { Ok::<_, Infallible>(service.handle(request).await) }
+                // Boxed: hyper keeps room for one request's future in every
+                // connection, busy or idle, and a guest call's is kilobytes.
+                Box::pin(async move { Ok::<_, Infallible>(service.handle(request).await) })
             });
-            let connection = builder
-                .serve_connection(TokioIo::new(stream), handler)
-                .into_owned();
-            let connection = graceful.watch(connection);
+            let watcher = graceful.watcher();
             tokio::spawn(async move {
-                if let Err(error) = connection.await {
+                let served = if opens_with_h2_preface(&stream).await {
+                    let http2 = http2::Builder::new(TokioExecutor::new());
+                    watcher
+                        .watch(http2.serve_connection(TokioIo::new(stream), handler))
+                        .await
+                } else {
+                    let http1 = http1::Builder::new();
+                    watcher
+                        .watch(http1.serve_connection(TokioIo::new(stream), handler))
+                        .await
+                };
+                if let Err(error) = served {
                     tracing::debug!("connection closed with error: {error}");
                 }
             });

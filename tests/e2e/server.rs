@@ -142,3 +142,42 @@ fn sigterm_finishes_the_request_in_flight_then_exits_zero() {
     assert_eq!(server.wait_exit(Duration::from_secs(10)), Some(0));
     assert!(started.elapsed() < Duration::from_secs(5));
 }
+
+/// HTTP/2 without TLS or upgrade ("prior knowledge"), as gRPC clients and
+/// `curl --http2-prior-knowledge` speak it, next to HTTP/1.1 on the same port.
+#[test]
+fn h2c_prior_knowledge_is_served() {
+    use http_body_util::BodyExt as _;
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+
+    let server = TestServer::start(&single_app(&wat_example("hello.wat"), ""));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let (status, version, body) = runtime.block_on(async {
+        let stream = tokio::net::TcpStream::connect(server.addr)
+            .await
+            .expect("connect");
+        let (mut sender, connection) =
+            hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
+                .await
+                .expect("h2 handshake");
+        tokio::spawn(connection);
+        let request = http::Request::get(format!("http://{}/hello", server.addr))
+            .body(http_body_util::Empty::<bytes::Bytes>::new())
+            .expect("request");
+        let response = tokio::time::timeout(Duration::from_secs(10), sender.send_request(request))
+            .await
+            .expect("answered in time")
+            .expect("response");
+        let (parts, body) = response.into_parts();
+        let body = body.collect().await.expect("body").to_bytes();
+        (parts.status, parts.version, body)
+    });
+    assert_eq!(status, 200);
+    assert_eq!(version, http::Version::HTTP_2);
+    assert_eq!(&body[..], b"Hello from serverless-wasm!\n");
+    // And HTTP/1.1 on the same listener.
+    assert_eq!(server.get("/").status, 200);
+}

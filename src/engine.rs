@@ -127,10 +127,13 @@ pub fn memory_limits(memory_limit_bytes: u64) -> StoreLimits {
 }
 
 /// Bytes of a freed linear memory or table that are reset in place (only
-/// the pages the guest wrote, found with `PAGEMAP_SCAN` where the kernel has
-/// it) instead of being unmapped. Unmapping costs a TLB shootdown on every
-/// core per request, which measured as the largest cost of a small request.
-const KEEP_RESIDENT_BYTES: usize = 2 << 20;
+/// the resident pages, found with `PAGEMAP_SCAN` where the kernel has it)
+/// instead of being unmapped: unmapping costs a TLB shootdown on every core,
+/// the largest cost of a small request when measured. Bounded because a
+/// page once reset stays resident and is reset again on every later use of
+/// the slot: at 2 MiB a Rust component spent more time in `memset` than the
+/// shootdowns had cost; 128 KiB measured best (bench/run.sh, BENCHMARKS.md).
+const KEEP_RESIDENT_BYTES: usize = 128 << 10;
 
 fn engine_config() -> Config {
     let mut pool = PoolingAllocationConfig::new();

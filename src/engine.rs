@@ -24,8 +24,8 @@ pub const EPOCH_TICK: Duration = Duration::from_millis(2);
 /// request is answered 503 rather than queued behind guests of unknown length.
 pub const MAX_CONCURRENT_INSTANCES: u32 = 1000;
 
-/// A component instance is made of several core instances (a Rust wasip2
-/// component has five, a componentize-py one a dozen), each with its own
+/// A component instance is made of several core instances (the Rust
+/// wasip2 hello has 3 core modules, the componentize-py echo 14), each with its own
 /// memories and tables; the pool holds this many per instance so that a
 /// component's parts never run out before [`MAX_CONCURRENT_INSTANCES`] does.
 /// Slots are address space until used: only the memory a guest touches is

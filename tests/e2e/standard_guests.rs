@@ -7,7 +7,9 @@ use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use crate::harness::{TestServer, cargo_guest, repo_path, run_binary, script_guest, single_app};
+use crate::harness::{
+    TestServer, cargo_guest, http_request, repo_path, run_binary, script_guest, single_app,
+};
 
 fn probe_component() -> String {
     let dir = cargo_guest(
@@ -434,4 +436,23 @@ fn component_without_a_wasi_http_handler_is_refused() {
         ),
         "{stderr}"
     );
+}
+
+/// A component instance is several core instances, each taking pool slots:
+/// the pool must hold as many components at once as it promises instances,
+/// not a third of them (it used to answer 503 from about 333 on).
+#[test]
+fn four_hundred_components_at_once_are_all_served() {
+    let server = TestServer::start(&single_app(&probe_component(), ""));
+    let addr = server.addr;
+    let clients: Vec<_> = (0..400)
+        .map(|_| std::thread::spawn(move || http_request(addr, "GET", "/sleep", &[], b"").status))
+        .collect();
+    let mut statuses: Vec<u16> = clients
+        .into_iter()
+        .map(|client| client.join().expect("client thread"))
+        .collect();
+    statuses.sort_unstable();
+    statuses.dedup();
+    assert_eq!(statuses, [200]);
 }

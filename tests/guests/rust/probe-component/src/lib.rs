@@ -4,7 +4,9 @@
 //! `/env` answers with its environment variables, `/stdio` writes a line to
 //! stdout and stderr, `/file` answers with `/static/hello.txt`,
 //! `/no-response` returns without setting a response, `/tcp` opens a TCP
-//! connection (WASI sockets) to `$TCP_ADDR`, anything else `ok`.
+//! connection (WASI sockets) to `$TCP_ADDR`, `/sleep` waits two seconds
+//! (on a WASI clock, so the host can run others meanwhile), anything else
+//! `ok`.
 
 use wasi::http::types::{Fields, IncomingRequest, OutgoingBody, OutgoingResponse, ResponseOutparam};
 
@@ -29,6 +31,10 @@ impl wasi::exports::http::incoming_handler::Guest for Probe {
             "file" => std::fs::read_to_string("/static/hello.txt").unwrap_or_else(|e| format!("error: {e}\n")),
             "no-response" => return,
             "tcp" => tcp_connect(),
+            "sleep" => {
+                std::thread::sleep(std::time::Duration::from_secs(2));
+                "slept\n".to_string()
+            }
             _ => "ok\n".to_string(),
         };
         respond(response_out, body.as_bytes());

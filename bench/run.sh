@@ -53,6 +53,8 @@
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# WASMTIME_VERSION, WASMTIME; install_wasmtime, ensure_wasip2_target, free_port.
+source "$REPO/scripts/reference-wasmtime.sh"
 
 DURATION=${BENCH_DURATION:-10s}
 read -r -a CONCURRENCY <<<"${BENCH_CONCURRENCY:-1 16 64 256}"
@@ -69,9 +71,6 @@ WAIT_QUIET=${BENCH_WAIT_QUIET:-60}
 # request's time in both servers. Measure what a deployment runs.
 unset RUST_BACKTRACE RUST_LIB_BACKTRACE
 
-WASMTIME_VERSION=48.0.8
-WASMTIME_ROOT=$REPO/target/tools/wasmtime-$WASMTIME_VERSION # shared with scripts/compat.sh
-WASMTIME=$WASMTIME_ROOT/bin/wasmtime
 # BENCH_SERVER: another serverless-wasm binary (e.g. target/debug/...) to test the script.
 SERVER=$(realpath -m "${BENCH_SERVER:-$REPO/target/release/serverless-wasm}")
 BIN=$REPO/target/release # the harness binaries
@@ -181,21 +180,6 @@ check_alive() {
   fi
 }
 
-# A port nothing listens on, for `wasmtime serve` (it cannot take port 0
-# and say which port it got). Below 32768, so not an ephemeral port that a
-# client's connection could take meanwhile. (As in scripts/compat.sh.)
-free_port() {
-  local port _
-  for _ in $(seq 100); do
-    port=$((20000 + RANDOM % 12000))
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-      echo "$port"
-      return
-    fi
-  done
-  die "no free port found"
-}
-
 # status_kb PID FIELD: a field of /proc/PID/status (VmRSS, VmHWM), in kB.
 status_kb() { awk -v field="$2:" '$1 == field { print $2 }' "/proc/$1/status"; }
 
@@ -285,9 +269,7 @@ build() {
       (cd "$REPO" && cargo build --release)
     fi
     log "building the wasi:http hello component"
-    if ! rustup target list --installed | grep -qx wasm32-wasip2; then
-      rustup target add wasm32-wasip2
-    fi
+    ensure_wasip2_target
     # Built from inside its own workspace, which has its own Cargo.lock.
     (cd "$COMPONENT_DIR" && cargo build --release --target wasm32-wasip2 -p hello)
   fi
@@ -299,17 +281,6 @@ build() {
     [[ -x $file ]] || die "$file is missing (build it, or run without BENCH_SKIP_BUILD)"
   done
   [[ -f $COMPONENT ]] || die "$COMPONENT is missing (build it, or run without BENCH_SKIP_BUILD)"
-}
-
-install_wasmtime() {
-  if [[ ! -x $WASMTIME ]]; then
-    log "installing wasmtime-cli $WASMTIME_VERSION into $WASMTIME_ROOT (several minutes, once)"
-    cargo install wasmtime-cli --version "$WASMTIME_VERSION" --locked --root "$WASMTIME_ROOT"
-  fi
-  local version
-  version=$("$WASMTIME" --version)
-  [[ $version == "wasmtime $WASMTIME_VERSION" || $version == "wasmtime $WASMTIME_VERSION "* ]] \
-    || die "$WASMTIME is '$version', expected $WASMTIME_VERSION"
 }
 
 # The idle-connection test needs a descriptor per connection in the server

@@ -23,10 +23,9 @@
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# WASMTIME_VERSION, WASMTIME; install_wasmtime, ensure_wasip2_target, free_port.
+source "$REPO/scripts/reference-wasmtime.sh"
 
-WASMTIME_VERSION=48.0.8
-WASMTIME_ROOT=$REPO/target/tools/wasmtime-$WASMTIME_VERSION
-WASMTIME=$WASMTIME_ROOT/bin/wasmtime
 SERVER=$REPO/target/release/serverless-wasm
 
 # name -> component, in the order they run.
@@ -97,23 +96,6 @@ cleanup() {
   fi
 }
 
-# A port nothing listens on. Picked below 32768 so that it cannot collide
-# with the ephemeral ports of servers bound to port 0 (the e2e tests may be
-# running at the same time). $1: a port not to return (the other server's).
-free_port() {
-  local port _
-  for _ in $(seq 100); do
-    port=$((20000 + RANDOM % 12000))
-    [[ $port == "${1:-}" ]] && continue
-    # A refused connection means the port is free.
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-      echo "$port"
-      return
-    fi
-  done
-  die "no free port found"
-}
-
 # start_server LOGFILE COMMAND...: runs it in the background, remembered in PIDS.
 start_server() {
   local logfile=$1
@@ -140,24 +122,6 @@ wait_ready() {
 
 # --- setup -------------------------------------------------------------------
 
-install_wasmtime() {
-  if [[ ${COMPAT_REINSTALL_WASMTIME:-0} == 1 ]]; then
-    log "reinstalling wasmtime-cli $WASMTIME_VERSION into $WASMTIME_ROOT"
-    cargo install wasmtime-cli --version "$WASMTIME_VERSION" --locked --root "$WASMTIME_ROOT" --force
-  elif [[ -x $WASMTIME ]]; then
-    log "reusing $WASMTIME (COMPAT_REINSTALL_WASMTIME=1 forces a reinstall)"
-  else
-    log "installing wasmtime-cli $WASMTIME_VERSION into $WASMTIME_ROOT (several minutes)"
-    cargo install wasmtime-cli --version "$WASMTIME_VERSION" --locked --root "$WASMTIME_ROOT"
-  fi
-  local version
-  version=$("$WASMTIME" --version)
-  # "wasmtime 48.0.8", possibly followed by " (commit date)".
-  [[ $version == "wasmtime $WASMTIME_VERSION" || $version == "wasmtime $WASMTIME_VERSION "* ]] \
-    || die "$WASMTIME is '$version', expected $WASMTIME_VERSION"
-  log "$version"
-}
-
 build_all() {
   if [[ ${COMPAT_SKIP_BUILD:-0} == 1 ]]; then
     log "COMPAT_SKIP_BUILD=1: not building"
@@ -167,9 +131,7 @@ build_all() {
     # Cargo reads .cargo/config.toml (which picks wasm32-wasip2) from the
     # working directory, so build from inside the workspace.
     log "building the Rust components"
-    if ! rustup target list --installed | grep -qx wasm32-wasip2; then
-      rustup target add wasm32-wasip2
-    fi
+    ensure_wasip2_target
     (cd "$REPO/examples/wasi-http/rust" && cargo build --release)
     (cd "$REPO/examples/wasi-http/rust-p3" && cargo build --release)
     log "building the Python component"
@@ -419,7 +381,11 @@ main() {
   trap 'exit 2' INT TERM
   SCRATCH=$(mktemp -d)
 
-  install_wasmtime
+  if [[ ${COMPAT_REINSTALL_WASMTIME:-0} == 1 ]]; then
+    install_wasmtime --force
+  else
+    install_wasmtime
+  fi
   build_all
   make_bodies
 

@@ -61,10 +61,6 @@ impl CompileCache {
             .map(|base| base.join("serverless-wasm"))
     }
 
-    pub fn dir(&self) -> Option<&Path> {
-        self.dir.as_deref()
-    }
-
     /// Compiles a core module, or loads it from the cache.
     pub fn module(&self, engine: &Engine, wasm: &[u8]) -> anyhow::Result<(Module, Source)> {
         self.load_or_compile(engine, wasm)

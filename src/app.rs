@@ -194,11 +194,11 @@ enum Compiled {
 
 impl Compiled {
     fn bind(&self, config: &AppConfig) -> Result<Guest, String> {
-        match self {
+        let guest = match self {
             Compiled::Classic(module) => module
                 .guest(&config.function, config.limits.memory_limit_bytes)
                 .map(Guest::Classic),
-            Compiled::WasiHttp(guest) => Ok(Guest::WasiHttp(guest.clone())),
+            Compiled::WasiHttp(guest) => Ok(Guest::WasiHttp(guest.reusing(config.reuse))),
             Compiled::Wagi(module) => {
                 let entry = match config.function.as_str() {
                     DEFAULT_FUNCTION => COMMAND_ENTRY,
@@ -206,7 +206,15 @@ impl Compiled {
                 };
                 module.guest(entry).map(Guest::Wagi)
             }
+        }?;
+        if config.reuse > 1 && guest.kind() != AbiKind::WasiHttp {
+            return Err(format!(
+                "`reuse = {}` applies only to wasi:http components; this module is served with the {} ABI",
+                config.reuse,
+                guest.kind().name()
+            ));
         }
+        Ok(guest)
     }
 }
 

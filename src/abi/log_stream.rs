@@ -3,6 +3,7 @@
 
 use std::io;
 use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 
 use tokio::io::AsyncWrite;
@@ -15,20 +16,43 @@ use super::loggable;
 /// host buffer without bound.
 const MAX_LINE: usize = 16 * 1024;
 
+/// The span guest output is logged in: the request's. An instance that
+/// serves several requests (`reuse`) is moved to each new one's span.
+#[derive(Clone)]
+pub struct LogSpan(Arc<Mutex<Span>>);
+
+impl LogSpan {
+    /// The current span, that of the request being set up.
+    pub fn current() -> Self {
+        Self(Arc::new(Mutex::new(Span::current())))
+    }
+
+    /// Moves the output to the current span.
+    pub fn follow_current(&self) {
+        *self.lock() = Span::current();
+    }
+
+    fn get(&self) -> Span {
+        self.lock().clone()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Span> {
+        // A span is replaced whole; a panic cannot leave it half-written.
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
 /// A WASI output stream whose every line becomes a log event.
 #[derive(Clone)]
 pub struct LogStream {
     name: &'static str,
-    span: Span,
+    span: LogSpan,
 }
 
 impl LogStream {
-    /// A stream called `name` ("stdout" or "stderr") in the current span.
-    pub fn new(name: &'static str) -> Self {
-        Self {
-            name,
-            span: Span::current(),
-        }
+    /// A stream called `name` ("stdout" or "stderr") logging in `span`.
+    pub fn new(name: &'static str, span: LogSpan) -> Self {
+        Self { name, span }
     }
 }
 
@@ -56,7 +80,7 @@ impl LineWriter {
     fn emit(&mut self) {
         let line = self.line.strip_suffix(b"\n").unwrap_or(&self.line);
         let text = loggable(line.strip_suffix(b"\r").unwrap_or(line));
-        self.stream.span.in_scope(|| {
+        self.stream.span.get().in_scope(|| {
             tracing::info!(target: "guest", stream = self.stream.name, "{text}");
         });
         self.line.clear();

@@ -14,6 +14,7 @@ use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::p2::pipe::{MemoryInputPipe, MemoryOutputPipe};
 
 use super::exports::entry_point;
+use super::log_stream::LogSpan;
 use super::{
     ConnectionInfo, GuestError, RequestBody, ResponseBody, buffer_body, full_body,
     is_framing_header, wasi_ctx,
@@ -89,7 +90,7 @@ impl WagiGuest {
         let (parts, body) = request.into_parts();
         let body = buffer_body(body, app.limits.max_request_body_bytes).await?;
         let stdout = MemoryOutputPipe::new(MAX_OUTPUT);
-        let wasi = wasi_ctx::builder(app)?
+        let wasi = wasi_ctx::builder(app, &LogSpan::current())?
             .args(&[app.name.as_str()])
             .envs(&cgi_environment(app, &parts, body.len()))
             .stdin(MemoryInputPipe::new(body))

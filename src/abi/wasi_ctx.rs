@@ -8,17 +8,18 @@ use wasmtime_wasi::sockets::SocketAddrUse;
 use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 
 use super::GuestError;
-use super::log_stream::LogStream;
+use super::log_stream::{LogSpan, LogStream};
 use crate::app::AppContext;
 use crate::outbound::AllowedHosts;
 
-/// A WASI context builder with everything `app` grants.
-pub fn builder(app: &AppContext) -> Result<WasiCtxBuilder, GuestError> {
+/// A WASI context builder with everything `app` grants, logging the guest's
+/// output in `log_span`.
+pub fn builder(app: &AppContext, log_span: &LogSpan) -> Result<WasiCtxBuilder, GuestError> {
     let mut builder = WasiCtxBuilder::new();
     builder
         .envs(&app.env)
-        .stdout(LogStream::new("stdout"))
-        .stderr(LogStream::new("stderr"))
+        .stdout(LogStream::new("stdout", log_span.clone()))
+        .stderr(LogStream::new("stderr", log_span.clone()))
         .allow_ip_name_lookup(true)
         .allow_tcp(true)
         .socket_addr_check(socket_check(app.allowed_outbound_hosts.clone()));

@@ -1,10 +1,12 @@
 //! wasi:http components through wasmtime-wasi-http: `wasi:http/proxy`
 //! (WASI 0.2) and `wasi:http/service` (WASI 0.3), the same `.wasm` that
 //! `wasmtime serve`, Spin and wasmCloud run. Bodies stream both ways;
-//! outgoing HTTP obeys the app's `allowed_outbound_hosts`.
+//! outgoing HTTP obeys the app's `allowed_outbound_hosts`. An app with
+//! `reuse = N` keeps instances between requests ([`IdleInstances`]).
 
-use std::sync::Arc;
-use std::time::Duration;
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use http::{Request, Response};
 use http_body_util::{BodyExt as _, LengthLimitError};
@@ -14,11 +16,12 @@ use tracing::Instrument as _;
 use wasmtime::component::{Linker, ResourceTable};
 use wasmtime::{AsContextMut as _, Engine, Store, StoreLimits};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
-use wasmtime_wasi_http::handler::{Prepared, ProxyPre};
+use wasmtime_wasi_http::handler::{Prepared, Proxy, ProxyPre};
 use wasmtime_wasi_http::p2;
 use wasmtime_wasi_http::p3::bindings::ServicePre;
 use wasmtime_wasi_http::{WasiBody, WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
 
+use super::log_stream::LogSpan;
 use super::{BoxError, GuestError, RequestBody, ResponseBody, wasi_ctx};
 use crate::app::AppContext;
 use crate::engine::{self, LimitedState, WasmEngine};
@@ -29,14 +32,25 @@ pub struct WasiHttpAbi {
     linker: Linker<WasiHttpState>,
 }
 
+/// How long an instance kept for reuse may wait for its next request, as
+/// `wasmtime serve --idle-instance-timeout` defaults to.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(1);
+/// At most this many instances of one app wait for requests; each holds a
+/// slot of the instance pool and its memory.
+const MAX_IDLE_PER_APP: usize = 64;
+
 /// A compiled, pre-linked component (WASI 0.2 or 0.3); cheap to clone.
 #[derive(Clone)]
 pub struct WasiHttpGuest {
     pre: Arc<ProxyPre<WasiHttpState>>,
+    /// Where instances wait between requests; `None`: a fresh one each time.
+    idle: Option<Arc<IdleInstances>>,
 }
 
 /// Everything one request's component instance can reach.
 pub struct WasiHttpState {
+    /// Where the guest's stdout and stderr are logged: the current request.
+    log_span: LogSpan,
     wasi: WasiCtx,
     http: WasiHttpCtx,
     table: ResourceTable,
@@ -71,42 +85,46 @@ impl WasiHttpAbi {
                 )]
             })?),
         };
-        Ok(WasiHttpGuest { pre: Arc::new(pre) })
+        Ok(WasiHttpGuest {
+            pre: Arc::new(pre),
+            idle: None,
+        })
     }
 }
 
 impl WasiHttpGuest {
-    /// Runs one request on a fresh instance. The response comes back as soon
-    /// as the guest sets it; the instance lives on in a task of its own,
-    /// within the app's deadline, until the response body is sent.
+    /// This component for one app, each instance serving up to `reuse`
+    /// requests; 1 gives every request a fresh instance.
+    pub fn reusing(&self, reuse: u32) -> WasiHttpGuest {
+        WasiHttpGuest {
+            pre: self.pre.clone(),
+            idle: (reuse > 1).then(|| Arc::new(IdleInstances::new(reuse))),
+        }
+    }
+
+    /// Runs one request on a fresh instance, or on a waiting one when the app
+    /// reuses them. The response comes back as soon as the guest sets it; the
+    /// instance lives on in a task of its own, within the app's deadline,
+    /// until the response body is sent.
     pub async fn handle(
         &self,
         app: &Arc<AppContext>,
         request: Request<RequestBody>,
     ) -> Result<Response<ResponseBody>, GuestError> {
-        let state = WasiHttpState {
-            wasi: wasi_ctx::builder(app)?.build(),
-            http: WasiHttpCtx::new(),
-            table: ResourceTable::new(),
-            hooks: OutboundHttp {
-                allowed: app.allowed_outbound_hosts.clone(),
-            },
-            limits: engine::memory_limits(app.limits.memory_limit_bytes),
+        let instance = match self.idle.as_ref().and_then(|idle| idle.take()) {
+            Some(warm) => {
+                warm.store.data().log_span.follow_current();
+                Instance::Warm(warm)
+            }
+            None => Instance::Cold(self.new_store(app)?),
         };
-        let store = engine::request_store(self.pre_engine(), state);
         let request = request.map(|body| body.map_err(incoming_body_error).boxed_unsync());
         let (response_tx, response_rx) = futures_channel::oneshot::channel();
         let (sent_tx, sent_rx) = oneshot::channel::<()>();
         let task = AbortOnDrop(Some(tokio::spawn(
-            run_instance(
-                self.pre.clone(),
-                store,
-                request,
-                response_tx,
-                sent_rx,
-                app.limits.timeout,
-            )
-            .in_current_span(),
+            self.clone()
+                .run(instance, request, response_tx, sent_rx, app.limits.timeout)
+                .in_current_span(),
         )));
 
         let response = response_rx.await;
@@ -119,50 +137,185 @@ impl WasiHttpGuest {
         Ok(response.map(|body| outgoing_body(body, sent_tx)))
     }
 
+    fn new_store(&self, app: &AppContext) -> Result<Store<WasiHttpState>, GuestError> {
+        let log_span = LogSpan::current();
+        let state = WasiHttpState {
+            wasi: wasi_ctx::builder(app, &log_span)?.build(),
+            log_span,
+            http: WasiHttpCtx::new(),
+            table: ResourceTable::new(),
+            hooks: OutboundHttp {
+                allowed: app.allowed_outbound_hosts.clone(),
+            },
+            limits: engine::memory_limits(app.limits.memory_limit_bytes),
+        };
+        Ok(engine::request_store(self.pre_engine(), state))
+    }
+
     fn pre_engine(&self) -> &Engine {
         match &*self.pre {
             ProxyPre::P2(pre) => pre.engine(),
             ProxyPre::P3(pre) => pre.engine(),
         }
     }
+
+    /// Instantiates the component unless `instance` already is, and calls its
+    /// handler; once the response is out, keeps the instance running until
+    /// its body has been sent (`sent` resolves when the server drops the
+    /// body), all within `deadline`. Then the instance waits for another
+    /// request if the app reuses them, and is dropped if not.
+    async fn run(
+        self,
+        instance: Instance,
+        request: wasmtime_wasi_http::handler::Request,
+        response: futures_channel::oneshot::Sender<
+            wasmtime::Result<wasmtime_wasi_http::handler::Response>,
+        >,
+        sent: oneshot::Receiver<()>,
+        deadline: Duration,
+    ) -> wasmtime::Result<()> {
+        let run = async {
+            let mut warm = match instance {
+                Instance::Warm(warm) => warm,
+                Instance::Cold(mut store) => {
+                    let proxy = self.pre.instantiate_async(&mut store).await?;
+                    Warm {
+                        store,
+                        proxy,
+                        served: 0,
+                    }
+                }
+            };
+            let prepared = Prepared::new(
+                warm.store.as_context_mut(),
+                &warm.proxy,
+                request,
+                WasiHttpView::http,
+                response,
+            )?;
+            warm.store
+                .run_concurrent(async |accessor| {
+                    prepared.run(accessor, std::future::pending()).await
+                })
+                .await??;
+            warm.store
+                .run_concurrent(async |_| {
+                    let _ = sent.await;
+                })
+                .await?;
+            warm.served += 1;
+            wasmtime::Result::Ok(warm)
+        };
+        let warm =
+            tokio::time::timeout(deadline, run)
+                .await
+                .unwrap_or(Err(wasmtime::format_err!(
+                    "deadline exceeded while streaming"
+                )))?;
+        if let Some(idle) = &self.idle {
+            idle.park(warm);
+        }
+        Ok(())
+    }
 }
 
-/// Instantiates the component and calls its handler; once the response is
-/// out, keeps the instance running until its body has been sent (`sent`
-/// resolves when the server drops the body), all within `deadline`.
-async fn run_instance(
-    pre: Arc<ProxyPre<WasiHttpState>>,
-    mut store: Store<WasiHttpState>,
-    request: wasmtime_wasi_http::handler::Request,
-    response: futures_channel::oneshot::Sender<
-        wasmtime::Result<wasmtime_wasi_http::handler::Response>,
-    >,
-    sent: oneshot::Receiver<()>,
-    deadline: Duration,
-) -> wasmtime::Result<()> {
-    let run = async move {
-        let proxy = pre.instantiate_async(&mut store).await?;
-        let prepared = Prepared::new(
-            store.as_context_mut(),
-            &proxy,
-            request,
-            WasiHttpView::http,
-            response,
-        )?;
-        store
-            .run_concurrent(async |accessor| prepared.run(accessor, std::future::pending()).await)
-            .await??;
-        store
-            .run_concurrent(async |_| {
-                let _ = sent.await;
-            })
-            .await
-    };
-    tokio::time::timeout(deadline, run)
-        .await
-        .unwrap_or(Err(wasmtime::format_err!(
-            "deadline exceeded while streaming"
-        )))
+/// The instance a request runs on.
+enum Instance {
+    /// A new store, to instantiate the component in.
+    Cold(Store<WasiHttpState>),
+    /// One that has served requests before and may serve more.
+    Warm(Warm),
+}
+
+/// A store with the component instantiated in it.
+struct Warm {
+    store: Store<WasiHttpState>,
+    proxy: Proxy,
+    /// Requests it has served.
+    served: u32,
+}
+
+/// The instances of one app that wait for their next request, for at most
+/// [`IDLE_TIMEOUT`] each: a request takes the one that ran last (its memory
+/// is the most likely to be in cache). An instance that trapped, missed its
+/// deadline or lost its client is never put back. Its globals and memory
+/// persist from request to request, which is why reuse is opt-in.
+struct IdleInstances {
+    reuse: u32,
+    parked: Mutex<Parked>,
+}
+
+#[derive(Default)]
+struct Parked {
+    /// Oldest first, each with the time it was parked.
+    instances: VecDeque<(Instant, Warm)>,
+    /// Whether a task is dropping the instances that waited too long.
+    sweeping: bool,
+}
+
+impl IdleInstances {
+    fn new(reuse: u32) -> Self {
+        Self {
+            reuse,
+            parked: Mutex::default(),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Parked> {
+        // Every update leaves the list whole; a panic elsewhere cannot corrupt it.
+        self.parked.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn take(&self) -> Option<Warm> {
+        // The guard ends with this statement: an expired store drops after it.
+        let newest = self.lock().instances.pop_back();
+        match newest {
+            Some((parked_at, warm)) if parked_at.elapsed() < IDLE_TIMEOUT => Some(warm),
+            _ => None,
+        }
+    }
+
+    fn park(self: &Arc<Self>, warm: Warm) {
+        if warm.served >= self.reuse {
+            return;
+        }
+        let evicted = {
+            let mut parked = self.lock();
+            let evicted = (parked.instances.len() >= MAX_IDLE_PER_APP)
+                .then(|| parked.instances.pop_front())
+                .flatten();
+            parked.instances.push_back((Instant::now(), warm));
+            if !parked.sweeping {
+                parked.sweeping = true;
+                tokio::spawn(self.clone().sweep());
+            }
+            evicted
+        };
+        drop(evicted);
+    }
+
+    /// Drops each instance once it has waited [`IDLE_TIMEOUT`], so that an
+    /// app no longer called gives its pool slots and memory back; ends when
+    /// none is left.
+    async fn sweep(self: Arc<Self>) {
+        loop {
+            let (expired, next_expiry) = {
+                let mut parked = self.lock();
+                let waited_too_long = parked
+                    .instances
+                    .partition_point(|(parked_at, _)| parked_at.elapsed() >= IDLE_TIMEOUT);
+                let expired: Vec<_> = parked.instances.drain(..waited_too_long).collect();
+                let next_expiry = parked.instances.front().map(|(at, _)| *at + IDLE_TIMEOUT);
+                parked.sweeping = next_expiry.is_some();
+                (expired, next_expiry)
+            };
+            drop(expired);
+            match next_expiry {
+                Some(at) => tokio::time::sleep_until(at.into()).await,
+                None => return,
+            }
+        }
+    }
 }
 
 /// The guest's body as the server sends it; `sent` fires when the server

@@ -69,6 +69,9 @@ pub struct AppConfig {
     pub abi: Option<AbiKind>,
     /// Host directories the guest may read, by the path it sees them at.
     pub files: Vec<(String, PathBuf)>,
+    /// How many requests one instance may serve, one after another; 1 (the
+    /// default) gives every request a fresh instance. wasi:http only.
+    pub reuse: u32,
     /// 1-based line of the app's `[[applications]]` header (0 when not from a file).
     pub line: usize,
 }
@@ -108,6 +111,7 @@ impl AppConfig {
             allowed_outbound_hosts: AllowedHosts::unrestricted(),
             abi: None,
             files: Vec::new(),
+            reuse: 1,
             line: 0,
         }
     }
@@ -218,6 +222,7 @@ struct RawApp {
     env: Option<Spanned<StringTable>>,
     abi: Option<Spanned<String>>,
     files: Option<Spanned<StringTable>>,
+    reuse: Option<Spanned<u64>>,
 }
 
 /// A TOML table whose values must all be strings (`env`, `files`).
@@ -318,6 +323,7 @@ struct AppDraft {
     env: Vec<(String, String)>,
     abi: Option<AbiKind>,
     files: Vec<(String, String)>,
+    reuse: u32,
     settings: Settings,
 }
 
@@ -543,6 +549,7 @@ impl<'a> Reader<'a> {
         let env = self.read_string_table(&own.env, &section, "env");
         let abi = self.check_optional(&own.abi, section.key("abi"), parse_abi);
         let files = self.read_string_table(&own.files, &section, "files");
+        let reuse = self.check_optional(&own.reuse, section.key("reuse"), check_reuse);
         Ok(AppDraft {
             number,
             line,
@@ -554,6 +561,7 @@ impl<'a> Reader<'a> {
             env: env.unwrap_or_default(),
             abi: abi?.map(|abi| abi.value),
             files: files.unwrap_or_default(),
+            reuse: present_or(reuse, 1),
             settings,
         })
     }
@@ -877,6 +885,7 @@ impl<'a> Reader<'a> {
             allowed_outbound_hosts: draft.settings.allowed_outbound_hosts,
             abi: draft.abi,
             files,
+            reuse: draft.reuse,
             line: draft.line,
         }
     }
@@ -982,6 +991,16 @@ fn check_timeout(milliseconds: &u64) -> Result<Duration, String> {
         Err("must be greater than 0 (it is a deadline in milliseconds)".to_owned())
     } else {
         Ok(Duration::from_millis(*milliseconds))
+    }
+}
+
+fn check_reuse(requests: &u64) -> Result<u32, String> {
+    match u32::try_from(*requests) {
+        Ok(requests) if requests >= 1 => Ok(requests),
+        _ => Err(format!(
+            "must be between 1 (a fresh instance for every request) and {}, got {requests}",
+            u32::MAX
+        )),
     }
 }
 

@@ -363,7 +363,7 @@ fn unknown_keys_in_nested_tables_are_named_by_their_path() {
     assert_error(
         &format!("{}[applications.limits]\ntimeout = 1\n", app("/a", "")),
         "examples/config.toml:5: `applications[1].limits`: unknown key; expected one of `name`, `file_path`, \
-         `function`, `method`, `url_path`, `env`, `abi`, `files`, `timeout_ms`, `memory_limit_mb`, `max_request_body_bytes`, \
+         `function`, `method`, `url_path`, `env`, `abi`, `files`, `reuse`, `timeout_ms`, `memory_limit_mb`, `max_request_body_bytes`, \
          `allowed_outbound_hosts`",
     );
 }
@@ -394,6 +394,21 @@ fn wrong_types_name_the_key_and_line() {
         &app("/a", "timeout_ms = -1\n"),
         "examples/config.toml:5: `applications[1].timeout_ms`: invalid value: integer `-1`, expected u64",
     );
+}
+
+#[test]
+fn reuse_defaults_to_a_fresh_instance_per_request() {
+    let config = parse(&[app("/a", ""), app("/b", "reuse = 128\n")].concat());
+    let reuse: Vec<u32> = config.apps.iter().map(|app| app.reuse).collect();
+    assert_eq!(reuse, [1, 128]);
+    for bad in ["0", "4294967296"] {
+        assert_error(
+            &app("/a", &format!("reuse = {bad}\n")),
+            &format!(
+                "examples/config.toml:5: `applications[1].reuse`: must be between 1 (a fresh instance for every request) and 4294967295, got {bad}"
+            ),
+        );
+    }
 }
 
 #[test]
@@ -812,7 +827,8 @@ fn known_keys_come_from_the_structs() {
             "url_path",
             "env",
             "abi",
-            "files"
+            "files",
+            "reuse"
         ]
     );
     assert!(field_names::<String>().is_empty());

@@ -67,6 +67,7 @@ fn missing_required_key() {
 fn invalid_values() {
     assert_refused(&app("memory_limit_mb = 0"), 5, "memory_limit_mb", "");
     assert_refused(&app("timeout_ms = 0"), 5, "timeout_ms", "");
+    assert_refused(&app("reuse = 0"), 5, "reuse", "must be between 1");
     assert_refused(
         &app("allowed_outbound_hosts = [\"no-port\"]"),
         5,
@@ -168,6 +169,20 @@ fn module_problems_are_refused_at_load_by_name() {
             "expected line {line}: {message} in:\n{stderr}"
         );
     }
+}
+
+#[test]
+fn reuse_is_refused_for_core_modules() {
+    let (code, stderr, path) = check(&app("reuse = 10"));
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr
+            .lines()
+            .any(|l| l.starts_with(&format!("{path}:1: app `"))
+                && l.contains("`reuse = 10` applies only to wasi:http components")
+                && l.contains("classic")),
+        "{stderr}"
+    );
 }
 
 #[test]

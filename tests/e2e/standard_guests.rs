@@ -180,6 +180,51 @@ fn component_faults_cost_only_their_own_request() {
 }
 
 #[test]
+fn component_instances_are_reused_only_as_configured() {
+    let component = probe_component();
+    let counts = |server: &TestServer, requests: usize| -> Vec<String> {
+        (0..requests)
+            .map(|_| {
+                // An instance goes back to wait once its response is sent,
+                // which may be just after the client has it.
+                std::thread::sleep(Duration::from_millis(50));
+                server.get("/count").text().trim().to_string()
+            })
+            .collect()
+    };
+    let fresh = TestServer::start(&single_app(&component, ""));
+    assert_eq!(counts(&fresh, 3), ["1", "1", "1"]);
+
+    let server = TestServer::start(&single_app(&component, "name = \"probe\"\nreuse = 3"));
+    assert_eq!(counts(&server, 7), ["1", "2", "3", "1", "2", "3", "1"]);
+    // The waiting instance traps: it is dropped, not put back.
+    assert_eq!(server.get("/trap").status, 500);
+    assert_eq!(counts(&server, 1), ["1"]);
+
+    // A reused instance's output is logged under the request that wrote it.
+    let ids: Vec<String> = (0..2)
+        .map(|_| {
+            std::thread::sleep(Duration::from_millis(50));
+            let response = server.get("/stdio");
+            response.header("x-request-id").expect("id").to_string()
+        })
+        .collect();
+    let log = server.wait_for_log(&ids[1]);
+    for id in &ids {
+        assert!(
+            log.lines()
+                .any(|l| l.contains("a line on stdout") && l.contains(id.as_str())),
+            "no stdout line with {id} in {log}"
+        );
+    }
+
+    // An instance waits about a second for its next request, no longer.
+    assert_eq!(counts(&server, 1), ["1"]);
+    std::thread::sleep(Duration::from_millis(1300));
+    assert_eq!(counts(&server, 1), ["1"]);
+}
+
+#[test]
 fn component_sockets_obey_the_allow_list() {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let address = listener.local_addr().expect("addr");

@@ -5,17 +5,23 @@
 //! stdout and stderr, `/file` answers with `/static/hello.txt`,
 //! `/no-response` returns without setting a response, `/tcp` opens a TCP
 //! connection (WASI sockets) to `$TCP_ADDR`, `/sleep` waits two seconds
-//! (on a WASI clock, so the host can run others meanwhile), anything else
-//! `ok`.
+//! (on a WASI clock, so the host can run others meanwhile), `/count`
+//! answers how many requests this instance has served, anything else `ok`.
+
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use wasi::http::types::{Fields, IncomingRequest, OutgoingBody, OutgoingResponse, ResponseOutparam};
 
 struct Probe;
 
+/// Requests this instance has handled: more than 1 only when the host reuses it.
+static SERVED: AtomicU32 = AtomicU32::new(0);
+
 wasi::http::proxy::export!(Probe);
 
 impl wasi::exports::http::incoming_handler::Guest for Probe {
     fn handle(request: IncomingRequest, response_out: ResponseOutparam) {
+        let served = SERVED.fetch_add(1, Ordering::Relaxed) + 1;
         let path = request.path_with_query().unwrap_or_default();
         let last = path.rsplit('/').next().unwrap_or("").split('?').next().unwrap_or("");
         let body = match last {
@@ -35,6 +41,7 @@ impl wasi::exports::http::incoming_handler::Guest for Probe {
                 std::thread::sleep(std::time::Duration::from_secs(2));
                 "slept\n".to_string()
             }
+            "count" => format!("{served}\n"),
             _ => "ok\n".to_string(),
         };
         respond(response_out, body.as_bytes());

@@ -10,10 +10,12 @@ const WIDTH: f64 = 820.0;
 const HEIGHT: f64 = 440.0;
 const LEFT: f64 = 80.0;
 const RIGHT: f64 = 20.0;
-const TOP: f64 = 80.0;
+const TOP: f64 = 100.0;
 const BOTTOM: f64 = 50.0;
 /// One colour per server, in [`SERVERS`] order (Tableau 10).
-const COLOURS: [&str; 4] = ["#4e79a7", "#f28e2b", "#59a14f", "#e15759"];
+const COLOURS: [&str; 6] = [
+    "#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948",
+];
 
 /// The whole SVG document.
 pub fn grouped_bars(title: &str, concurrencies: &[u32], rows: &Rows) -> String {
@@ -103,7 +105,8 @@ pub fn grouped_bars(title: &str, concurrencies: &[u32], rows: &Rows) -> String {
     svg
 }
 
-/// The server colours and labels, in two columns under the title.
+/// The server colours and labels, in two columns under the title (three
+/// rows, above [`TOP`]).
 fn legend(svg: &mut String) {
     for (index, (_, label)) in SERVERS.iter().enumerate() {
         let x = LEFT + (index % 2) as f64 * 340.0;

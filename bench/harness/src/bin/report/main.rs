@@ -26,11 +26,19 @@ use std::path::Path;
 use std::process::ExitCode;
 
 /// The servers, in table and chart order: id (as in runs.tsv) and label.
-pub const SERVERS: [(&str, &str); 4] = [
+pub const SERVERS: [(&str, &str); 6] = [
     ("native", "native hyper hello"),
     ("sw-classic", "serverless-wasm, classic hello.wat"),
     ("sw-wasi-http", "serverless-wasm, wasi:http hello.wasm"),
     ("wasmtime-serve", "wasmtime serve, wasi:http hello.wasm"),
+    (
+        "sw-wasi-http-reuse",
+        "serverless-wasm, wasi:http hello.wasm, instances reused",
+    ),
+    (
+        "wasmtime-serve-reuse",
+        "wasmtime serve, wasi:http hello.wasm, instances reused",
+    ),
 ];
 
 /// The targets of the benchmark issue.
@@ -390,6 +398,11 @@ fn render_targets(out: &mut String, rows: &Rows, concurrencies: &[u32]) {
         "| req/s, `wasmtime serve` / native (no target) |{}",
         rps_ratio("wasmtime-serve", "native", None)
     );
+    let _ = writeln!(
+        out,
+        "| req/s, wasi:http with instances reused: serverless-wasm / `wasmtime serve` (no target) |{}",
+        rps_ratio("sw-wasi-http-reuse", "wasmtime-serve-reuse", None)
+    );
     let _ = write!(
         out,
         "\np99 / p50 at c={P99_OVER_P50_AT} (≤ {P99_OVER_P50}): "
@@ -530,11 +543,13 @@ fn render_load(out: &mut String, meta: &Meta, rows: &Rows, concurrencies: &[u32]
     let _ = writeln!(out, "{}.", peaks.join("; "));
     let _ = writeln!(
         out,
-        "\nserverless-wasm's access log is on for both of its servers (RUST_LOG unset, \
+        "\nserverless-wasm's access log is on for all of its servers (RUST_LOG unset, \
          so `info`), written to a file, as a deployment would keep it. The statuses it \
-         logged (warm-up and checks included): classic {}; wasi:http {}.",
+         logged (warm-up and checks included): classic {}; wasi:http {}; wasi:http with \
+         instances reused {}.",
         get(meta, "server.sw-classic.statuses"),
         get(meta, "server.sw-wasi-http.statuses"),
+        get(meta, "server.sw-wasi-http-reuse.statuses"),
     );
 }
 

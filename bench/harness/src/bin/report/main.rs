@@ -388,21 +388,24 @@ fn render_targets(out: &mut String, rows: &Rows, concurrencies: &[u32]) {
         };
         let _ = write!(out, " {cell} |");
     }
-    let _ = writeln!(
-        out,
-        "\n| req/s, wasi:http hello.wasm / native (no target) |{}",
-        rps_ratio("sw-wasi-http", "native", None)
-    );
-    let _ = writeln!(
-        out,
-        "| req/s, `wasmtime serve` / native (no target) |{}",
-        rps_ratio("wasmtime-serve", "native", None)
-    );
-    let _ = writeln!(
-        out,
-        "| req/s, wasi:http with instances reused: serverless-wasm / `wasmtime serve` (no target) |{}",
-        rps_ratio("sw-wasi-http-reuse", "wasmtime-serve-reuse", None)
-    );
+    // Ratios shown for context: (what, numerator server, denominator server).
+    let untargeted = [
+        ("wasi:http hello.wasm / native", "sw-wasi-http", "native"),
+        ("`wasmtime serve` / native", "wasmtime-serve", "native"),
+        (
+            "wasi:http with instances reused: serverless-wasm / `wasmtime serve`",
+            "sw-wasi-http-reuse",
+            "wasmtime-serve-reuse",
+        ),
+    ];
+    out.push('\n');
+    for (what, a, b) in untargeted {
+        let _ = writeln!(
+            out,
+            "| req/s, {what} (no target) |{}",
+            rps_ratio(a, b, None)
+        );
+    }
     let _ = write!(
         out,
         "\np99 / p50 at c={P99_OVER_P50_AT} (≤ {P99_OVER_P50}): "

@@ -17,6 +17,7 @@ use serverless_wasm::abi::full_body;
 use serverless_wasm::app::Apps;
 use serverless_wasm::compile_cache::CompileCache;
 use serverless_wasm::config::AppConfig;
+use serverless_wasm::kv::Stores;
 
 fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -47,7 +48,7 @@ fn hello_component() -> Option<PathBuf> {
 
 fn load(module: PathBuf) -> Apps {
     let config = AppConfig::for_module(module.clone());
-    match Apps::load(&[config], None, CompileCache::disabled()) {
+    match Apps::load(&[config], None, CompileCache::disabled(), &Stores::none()) {
         Ok(apps) => apps,
         Err(problems) => panic!("{}: {}", module.display(), problems.join("\n")),
     }

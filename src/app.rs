@@ -18,43 +18,10 @@ use crate::abi::wagi::{COMMAND_ENTRY, WagiAbi, WagiModule};
 use crate::abi::wasi_http::{WasiHttpAbi, WasiHttpGuest};
 use crate::abi::{AbiKind, Guest, GuestError, RequestBody, ResponseBody};
 use crate::compile_cache::CompileCache;
-use crate::config::{AppConfig, DEFAULT_FUNCTION, Limits};
+use crate::config::{AppConfig, DEFAULT_FUNCTION};
+use crate::context::AppContext;
 use crate::engine::WasmEngine;
-use crate::outbound::AllowedHosts;
-use crate::router::Route;
-
-/// What a running guest may know about its app.
-#[derive(Debug)]
-pub struct AppContext {
-    pub name: String,
-    pub env: Vec<(String, String)>,
-    pub limits: Limits,
-    pub allowed_outbound_hosts: AllowedHosts,
-    pub route: Route,
-    pub files: Vec<(String, PathBuf)>,
-}
-
-impl AppContext {
-    pub fn env_value(&self, key: &str) -> Option<&str> {
-        self.env
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-impl Default for AppContext {
-    fn default() -> Self {
-        AppContext {
-            name: String::new(),
-            env: Vec::new(),
-            limits: Limits::default(),
-            allowed_outbound_hosts: AllowedHosts::default(),
-            route: Route::Prefix(String::new()),
-            files: Vec::new(),
-        }
-    }
-}
+use crate::kv::Stores;
 
 /// One configured app, ready to serve.
 pub struct App {
@@ -92,8 +59,9 @@ impl App {
         self.guest.kind()
     }
 
-    fn new(config: AppConfig, guest: Guest) -> App {
+    fn new(config: AppConfig, guest: Guest, stores: &Stores) -> App {
         let context = AppContext {
+            stores: stores.for_app(&config.name, &config.key_value_stores, config.max_keys),
             name: config.name.clone(),
             env: config.env.clone(),
             limits: config.limits,
@@ -124,6 +92,7 @@ impl Apps {
         configs: &[AppConfig],
         source: Option<&Path>,
         cache: CompileCache,
+        stores: &Stores,
     ) -> Result<Apps, Vec<String>> {
         let engine = WasmEngine::new(cache).map_err(|e| vec![format!("{e:#}")])?;
         let abis = Abis::new(&engine).map_err(|e| vec![format!("{e:#}")])?;
@@ -144,7 +113,7 @@ impl Apps {
                 Err(errors) => Err(errors.clone()),
             };
             match bound {
-                Ok(guest) => apps.push(App::new(config.clone(), guest)),
+                Ok(guest) => apps.push(App::new(config.clone(), guest, stores)),
                 Err(errors) => problems.extend(errors.iter().map(|e| located(source, config, e))),
             }
         }

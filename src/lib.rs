@@ -6,13 +6,17 @@
 //! through [`server`] with an access-log line.
 //! Around that path: [`config`] (the TOML file), [`engine`] (the one wasmtime
 //! engine), [`compile_cache`] (compiled code kept on disk across start-ups),
-//! [`outbound`] (what guests may connect to) and [`logging`].
+//! [`outbound`] (what guests may connect to), [`kv`] (the key-value stores
+//! guests keep state in), [`context`] (what a guest may reach of its app)
+//! and [`logging`].
 
 pub mod abi;
 pub mod app;
 pub mod compile_cache;
 pub mod config;
+pub mod context;
 pub mod engine;
+pub mod kv;
 pub mod logging;
 pub mod outbound;
 pub mod router;

@@ -14,6 +14,7 @@ use serverless_wasm::abi::{RequestBody, ResponseBody, full_body};
 use serverless_wasm::app::Apps;
 use serverless_wasm::compile_cache::CompileCache;
 use serverless_wasm::config::{AppConfig, Config};
+use serverless_wasm::kv::Stores;
 use serverless_wasm::server::{Server, Service};
 
 /// Runs WebAssembly functions behind one HTTP server.
@@ -52,6 +53,10 @@ struct ServeArgs {
     /// Listen on this address instead of the config's `listen_address`.
     #[arg(long, value_name = "HOST:PORT")]
     listen: Option<String>,
+    /// Keep the embedded key-value store in DIR instead of the config's
+    /// `data_dir` [default: .serverless-wasm beside the config file].
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
     #[command(flatten)]
     cache: CacheArgs,
 }
@@ -107,6 +112,10 @@ struct RunArgs {
     /// Wall-clock deadline in milliseconds.
     #[arg(long, default_value_t = 30_000)]
     timeout_ms: u64,
+    /// Keep the module's key-value store (`db_*`, `wasi:keyvalue`) in DIR;
+    /// without it the store lasts for this run only.
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
     #[command(flatten)]
     cache: CacheArgs,
 }
@@ -146,17 +155,30 @@ fn load_config(path: &Path) -> anyhow::Result<Config> {
     Ok(config)
 }
 
-fn load_service(config: &Config, cache: CompileCache) -> anyhow::Result<Service> {
-    Service::new(config, cache)
+fn load_service(config: &Config, cache: CompileCache, stores: &Stores) -> anyhow::Result<Service> {
+    Service::new(config, cache, stores)
         .map_err(|problems| anyhow::anyhow!("cannot load apps:\n{}", problems.join("\n")))
+}
+
+fn open_stores(config: &Config) -> anyhow::Result<Stores> {
+    Stores::open(&config.key_value_stores, &config.data_dir).with_context(|| {
+        format!(
+            "cannot open the key-value stores of {}",
+            config.file.display()
+        )
+    })
 }
 
 fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let Some(path) = args.config else {
         bail!("no config file given; usage: serverless-wasm [serve] CONFIG.toml (see --help)");
     };
-    let config = load_config(&path)?;
-    let service = load_service(&config, args.cache.cache())?;
+    let mut config = load_config(&path)?;
+    if let Some(dir) = args.data_dir {
+        config.data_dir = dir;
+    }
+    let stores = open_stores(&config)?;
+    let service = load_service(&config, args.cache.cache(), &stores)?;
     let address = args.listen.unwrap_or_else(|| config.listen_address.clone());
     runtime()?.block_on(async {
         let server = Server::bind(&address, service).await?;
@@ -168,7 +190,8 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
 
 fn check(path: &Path, cache: CompileCache) -> anyhow::Result<ExitCode> {
     let config = load_config(path)?;
-    let service = load_service(&config, cache)?;
+    // Opening no store keeps `check` from locking a running server's data.
+    let service = load_service(&config, cache, &Stores::none())?;
     println!(
         "{}: {} apps, all modules compiled and linked",
         path.display(),
@@ -199,8 +222,23 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         .map(|entry| split_pair(entry, '='))
         .collect::<anyhow::Result<_>>()?;
     let request = run_request(&args)?;
-    let apps = Apps::load(std::slice::from_ref(&app), None, args.cache.cache())
-        .map_err(|problems| anyhow::anyhow!("{}", problems.join("\n")))?;
+    let scratch;
+    let data_dir = match &args.data_dir {
+        Some(dir) => dir.as_path(),
+        None => {
+            scratch = tempfile::tempdir().context("cannot make a scratch data directory")?;
+            scratch.path()
+        }
+    };
+    let stores = Stores::open(&[], data_dir)
+        .with_context(|| format!("cannot open the key-value store in {}", data_dir.display()))?;
+    let apps = Apps::load(
+        std::slice::from_ref(&app),
+        None,
+        args.cache.cache(),
+        &stores,
+    )
+    .map_err(|problems| anyhow::anyhow!("{}", problems.join("\n")))?;
     let Some(app) = apps.get(0) else {
         bail!("the module did not load")
     };

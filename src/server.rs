@@ -24,6 +24,7 @@ use crate::abi::{BoxError, ConnectionInfo, RequestBody, ResponseBody, full_body}
 use crate::app::{App, Apps};
 use crate::compile_cache::CompileCache;
 use crate::config::Config;
+use crate::kv::Stores;
 use crate::router::{Lookup, Router};
 
 /// How long in-flight requests may take to finish once shutdown starts.
@@ -39,9 +40,14 @@ pub struct Service {
 }
 
 impl Service {
-    /// Loads every app of `config` and builds its routing table.
-    pub fn new(config: &Config, cache: CompileCache) -> Result<Service, Vec<String>> {
-        let apps = Apps::load(&config.apps, Some(&config.file), cache)?;
+    /// Loads every app of `config`, with its stores in `stores`, and builds
+    /// the routing table.
+    pub fn new(
+        config: &Config,
+        cache: CompileCache,
+        stores: &Stores,
+    ) -> Result<Service, Vec<String>> {
+        let apps = Apps::load(&config.apps, Some(&config.file), cache, stores)?;
         Ok(Self::from_apps(apps))
     }
 

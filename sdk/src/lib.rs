@@ -4,7 +4,8 @@
 //! every request it routes to it, calling its exported entry point (`handle`
 //! unless the app's config says otherwise) once. The guest reads the request
 //! with [`request`], builds the response with [`response`], and may read its
-//! app's configuration with [`env`](mod@env), talk to allowed hosts with
+//! app's configuration with [`env`](mod@env), keep state in its key-value
+//! store with [`db`], talk to allowed hosts with
 //! [`net::TcpStream`] and write to the server's log with [`log()`] or
 //! [`log!`]. This crate wraps the host functions of the classic `env` ABI
 //! in safe Rust; the README.md that comes with it describes that ABI
@@ -82,6 +83,7 @@
 
 #![warn(missing_docs)]
 
+pub mod db;
 pub mod env;
 pub mod net;
 pub mod request;

@@ -49,8 +49,16 @@ mod ffi {
         fn tcp_read(fd: i32, ptr: i32, size: i64) -> i64;
         /// Bytes written (maybe fewer than `size`), < 0 on failure.
         fn tcp_write(fd: i32, ptr: i32, size: i64) -> i64;
-        /// The app's `env` value for a key (length convention).
+        /// The app's `env` value for a key, else its store's (length
+        /// convention; -1 absent, below -1 a store error).
         fn db_get(key_ptr: i32, key_size: i64, value_ptr: i32, value_size: i64) -> i64;
+        /// Stores a value in the app's store: 0, or < 0 on error.
+        fn db_set(key_ptr: i32, key_size: i64, value_ptr: i32, value_size: i64) -> i64;
+        /// Deletes a key from the app's store: 1 deleted, 0 absent, < 0 error.
+        fn db_delete(key_ptr: i32, key_size: i64) -> i64;
+        /// The store's keys that begin with a prefix, each followed by `\n`
+        /// (length convention; < 0 error).
+        fn db_list(prefix_ptr: i32, prefix_size: i64, buf_ptr: i32, buf_size: i64) -> i64;
         /// The request method (length convention).
         fn request_get_method(ptr: i32, size: i64) -> i64;
         /// The request path, without the query string (length convention).
@@ -88,21 +96,26 @@ fn raw(bytes: &[u8]) -> (i32, i64) {
 /// buffer grows to the returned length and the call is made again, so a value
 /// of any length is read whole (in at most two calls, as values do not change
 /// during a request; the loop keeps it right even if one did).
-fn read_value(hint: usize, mut get: impl FnMut(i32, i64) -> i64) -> Option<Vec<u8>> {
+fn read_value(hint: usize, get: impl FnMut(i32, i64) -> i64) -> Option<Vec<u8>> {
+    read_status(hint, get).ok()
+}
+
+/// [`read_value`], keeping the negative number the host returned instead of a value.
+fn read_status(hint: usize, mut get: impl FnMut(i32, i64) -> i64) -> Result<Vec<u8>, i64> {
     let mut buffer = Vec::<u8>::with_capacity(hint);
     loop {
         let spare = buffer.spare_capacity_mut();
         let room = spare.len();
         let len = get(spare.as_mut_ptr() as usize as i32, room as i64);
         if len < 0 {
-            return None;
+            return Err(len);
         }
         let len = usize::try_from(len).expect("value longer than the address space");
         if len <= room {
             // SAFETY: the host has copied the whole value, `len` bytes, to the
             // start of the spare capacity, the buffer being empty.
             unsafe { buffer.set_len(len) };
-            return Some(buffer);
+            return Ok(buffer);
         }
         buffer.reserve_exact(len);
     }
@@ -163,6 +176,35 @@ pub fn db_get(key: &[u8]) -> Option<Vec<u8>> {
     read_value(HINT, |ptr, size| unsafe {
         ffi::db_get(key_ptr, key_size, ptr, size)
     })
+}
+
+/// `db_get`, keeping the status: `Err(-1)` absent, below -1 a store error.
+pub fn db_get_status(key: &[u8]) -> Result<Vec<u8>, i64> {
+    let (key_ptr, key_size) = raw(key);
+    // SAFETY: see above.
+    read_status(HINT, |ptr, size| unsafe {
+        ffi::db_get(key_ptr, key_size, ptr, size)
+    })
+}
+
+pub fn db_list(prefix: &[u8]) -> Result<Vec<u8>, i64> {
+    let (prefix_ptr, prefix_size) = raw(prefix);
+    // SAFETY: see above.
+    read_status(HINT * 4, |ptr, size| unsafe {
+        ffi::db_list(prefix_ptr, prefix_size, ptr, size)
+    })
+}
+
+pub fn db_set(key: &[u8], value: &[u8]) -> i64 {
+    let ((key_ptr, key_size), (value_ptr, value_size)) = (raw(key), raw(value));
+    // SAFETY: the host only reads the live slices `key` and `value`.
+    unsafe { ffi::db_set(key_ptr, key_size, value_ptr, value_size) }
+}
+
+pub fn db_delete(key: &[u8]) -> i64 {
+    let (key_ptr, key_size) = raw(key);
+    // SAFETY: the host only reads the live slice `key`.
+    unsafe { ffi::db_delete(key_ptr, key_size) }
 }
 
 pub fn request_method() -> Option<Vec<u8>> {

@@ -5,6 +5,7 @@
 //! at most `size` bytes, and return -1 when the value is absent. Any pointer or
 //! length outside the guest's memory traps.
 
+mod db;
 mod imported_memory;
 mod tcp;
 
@@ -25,7 +26,7 @@ use super::exports::{describe_extern, entry_point, signature};
 use super::{
     GuestError, RequestBody, ResponseBody, buffer_body, full_body, is_framing_header, loggable,
 };
-use crate::app::AppContext;
+use crate::context::AppContext;
 use crate::engine::{self, LimitedState, WasmEngine};
 use tcp::Sockets;
 
@@ -294,11 +295,7 @@ fn define_host_functions(linker: &mut Linker<HostState>) -> anyhow::Result<()> {
         getter(|s| Some(s.request.body.as_ref().into())),
     )?;
     linker.func_wrap("env", "request_get_header", keyed_getter(request_header))?;
-    linker.func_wrap(
-        "env",
-        "db_get",
-        keyed_getter(|s, key| s.app.env_value(key).map(|v| v.as_bytes().into())),
-    )?;
+    db::define(linker)?;
     tcp::define(linker)?;
     Ok(())
 }

@@ -18,7 +18,7 @@ use http::{HeaderName, Request, Response, StatusCode};
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt as _, LengthLimitError};
 
-use crate::app::AppContext;
+use crate::context::AppContext;
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// A request body as it streams in from the client (already length-limited).

@@ -19,7 +19,7 @@ use super::{
     ConnectionInfo, GuestError, RequestBody, ResponseBody, buffer_body, full_body,
     is_framing_header, wasi_ctx,
 };
-use crate::app::AppContext;
+use crate::context::AppContext;
 use crate::engine::{self, LimitedState, WasmEngine};
 use crate::router::Route;
 

@@ -9,7 +9,7 @@ use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 
 use super::GuestError;
 use super::log_stream::{LogSpan, LogStream};
-use crate::app::AppContext;
+use crate::context::AppContext;
 use crate::outbound::AllowedHosts;
 
 /// A WASI context builder with everything `app` grants, logging the guest's

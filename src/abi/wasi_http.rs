@@ -23,7 +23,7 @@ use wasmtime_wasi_http::{WasiBody, WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, 
 
 use super::log_stream::LogSpan;
 use super::{BoxError, GuestError, RequestBody, ResponseBody, wasi_ctx};
-use crate::app::AppContext;
+use crate::context::AppContext;
 use crate::engine::{self, LimitedState, WasmEngine};
 use crate::outbound::AllowedHosts;
 

@@ -15,8 +15,11 @@ use toml::Spanned;
 use toml::de::{DeTable, DeValue, ValueDeserializer};
 
 mod keys;
+mod stores;
 
 use keys::{field_names, unknown_key_message};
+pub use stores::{DEFAULT_DATA_DIR, StoreBackend, StoreConfig};
+use stores::{RawStore, check_max_keys};
 
 use crate::abi::AbiKind;
 use crate::outbound::{self, AllowedHosts, HostPattern};
@@ -42,6 +45,11 @@ pub struct Config {
     pub listen_address: String,
     /// In file order: a router built from their routes yields indexes into this.
     pub apps: Vec<AppConfig>,
+    /// Where the embedded key-value store lives: `data_dir`, relative to the
+    /// config file, or `.serverless-wasm` beside it.
+    pub data_dir: PathBuf,
+    /// The `[key_value_stores.<label>]` tables, in file order.
+    pub key_value_stores: Vec<StoreConfig>,
     /// Problems that do not stop the server, one line each, for the operator.
     pub warnings: Vec<String>,
 }
@@ -72,6 +80,10 @@ pub struct AppConfig {
     /// How many requests one instance may serve, one after another; 1 (the
     /// default) gives every request a fresh instance. wasi:http only.
     pub reuse: u32,
+    /// The shared key-value stores this app may open besides its own `default`.
+    pub key_value_stores: Vec<String>,
+    /// The most keys the app's own `default` store may hold; `None`: no limit.
+    pub max_keys: Option<u64>,
     /// 1-based line of the app's `[[applications]]` header (0 when not from a file).
     pub line: usize,
 }
@@ -112,6 +124,8 @@ impl AppConfig {
             abi: None,
             files: Vec::new(),
             reuse: 1,
+            key_value_stores: Vec::new(),
+            max_keys: None,
             line: 0,
         }
     }
@@ -205,6 +219,9 @@ impl std::error::Error for ConfigError {}
 #[derive(Deserialize)]
 struct RawTop {
     listen_address: Option<Spanned<String>>,
+    data_dir: Option<Spanned<String>>,
+    #[serde(rename = "key_value_stores")]
+    _key_value_stores: Option<IgnoredAny>,
     #[serde(rename = "defaults")]
     _defaults: Option<IgnoredAny>,
     #[serde(rename = "applications")]
@@ -223,6 +240,8 @@ struct RawApp {
     abi: Option<Spanned<String>>,
     files: Option<Spanned<StringTable>>,
     reuse: Option<Spanned<u64>>,
+    key_value_stores: Option<Spanned<Vec<Spanned<String>>>>,
+    max_keys: Option<Spanned<u64>>,
 }
 
 /// A TOML table whose values must all be strings (`env`, `files`).
@@ -277,6 +296,8 @@ enum Scope {
     Top,
     Defaults,
     Application,
+    /// A `[key_value_stores.<label>]` table.
+    Store,
 }
 
 impl Scope {
@@ -285,6 +306,7 @@ impl Scope {
             Scope::Top => field_names::<RawTop>().to_vec(),
             Scope::Defaults => field_names::<RawSettings>().to_vec(),
             Scope::Application => [field_names::<RawApp>(), field_names::<RawSettings>()].concat(),
+            Scope::Store => field_names::<RawStore>().to_vec(),
         }
     }
 
@@ -324,6 +346,8 @@ struct AppDraft {
     abi: Option<AbiKind>,
     files: Vec<(String, String)>,
     reuse: u32,
+    key_value_stores: Vec<String>,
+    max_keys: Option<u64>,
     settings: Settings,
 }
 
@@ -419,29 +443,31 @@ impl<'a> Reader<'a> {
             file: self.file.to_owned(),
             listen_address: DEFAULT_LISTEN_ADDRESS.to_owned(),
             apps: Vec::new(),
+            data_dir: self.relative_to_config(DEFAULT_DATA_DIR),
+            key_value_stores: Vec::new(),
             warnings: Vec::new(),
         };
         let Ok(top) = self.open_section(root, String::new(), Scope::Top) else {
             return config;
         };
-        config.listen_address = self.read_listen_address(&top);
+        if let Ok(raw) = self.deserialize::<RawTop>(&top) {
+            config.listen_address = self.read_listen_address(&raw, &top);
+            config.data_dir = self.read_data_dir(&raw.data_dir);
+        }
+        config.key_value_stores = self.read_stores(&top);
         let defaults = self.read_defaults(&top);
-        let drafts = self.read_applications(&top, &defaults);
+        let drafts = self.read_applications(&top, &defaults, &config.key_value_stores);
         config.apps = self.complete(drafts);
         config.warnings = std::mem::take(&mut self.warnings);
         config
     }
 
-    fn read_listen_address(&mut self, top: &Section<'_, '_>) -> String {
+    fn read_listen_address(&mut self, raw: &RawTop, top: &Section<'_, '_>) -> String {
         let default = || DEFAULT_LISTEN_ADDRESS.to_owned();
-        let Ok(RawTop {
-            listen_address: Some(address),
-            ..
-        }) = self.deserialize(top)
-        else {
+        let Some(address) = &raw.listen_address else {
             return default();
         };
-        self.check(&address, top.key("listen_address"), check_listen_address)
+        self.check(address, top.key("listen_address"), check_listen_address)
             .map_or_else(|Reported| default(), |address| address.value)
     }
 
@@ -504,7 +530,12 @@ impl<'a> Reader<'a> {
         }
     }
 
-    fn read_applications(&mut self, top: &Section<'_, '_>, defaults: &Settings) -> Vec<AppDraft> {
+    fn read_applications(
+        &mut self,
+        top: &Section<'_, '_>,
+        defaults: &Settings,
+        stores: &[StoreConfig],
+    ) -> Vec<AppDraft> {
         const KEY: &str = "applications";
         const NONE_MESSAGE: &str = "no applications; add at least one [[applications]] table";
         let Some(value) = top.table.get(KEY) else {
@@ -525,7 +556,7 @@ impl<'a> Reader<'a> {
         let drafts = tables
             .iter()
             .enumerate()
-            .map(|(index, table)| self.read_application(index + 1, table, defaults));
+            .map(|(index, table)| self.read_application(index + 1, table, defaults, stores));
         drafts.filter_map(Result::ok).collect()
     }
 
@@ -534,6 +565,7 @@ impl<'a> Reader<'a> {
         number: usize,
         value: &Spanned<DeValue<'_>>,
         defaults: &Settings,
+        stores: &[StoreConfig],
     ) -> Result<AppDraft, Reported> {
         let section = self.open_section(value, app_path(number), Scope::Application)?;
         let own = self.deserialize::<RawApp>(&section);
@@ -550,6 +582,8 @@ impl<'a> Reader<'a> {
         let abi = self.check_optional(&own.abi, section.key("abi"), parse_abi);
         let files = self.read_string_table(&own.files, &section, "files");
         let reuse = self.check_optional(&own.reuse, section.key("reuse"), check_reuse);
+        let grants = self.read_grants(&own.key_value_stores, &section, stores);
+        let max_keys = self.check_optional(&own.max_keys, section.key("max_keys"), check_max_keys);
         Ok(AppDraft {
             number,
             line,
@@ -562,6 +596,8 @@ impl<'a> Reader<'a> {
             abi: abi?.map(|abi| abi.value),
             files: files.unwrap_or_default(),
             reuse: present_or(reuse, 1),
+            key_value_stores: grants?,
+            max_keys: max_keys?.map(|keys| keys.value),
             settings,
         })
     }
@@ -886,6 +922,8 @@ impl<'a> Reader<'a> {
             abi: draft.abi,
             files,
             reuse: draft.reuse,
+            key_value_stores: draft.key_value_stores,
+            max_keys: draft.max_keys,
             line: draft.line,
         }
     }

@@ -5,7 +5,7 @@ use std::path::Component;
 use super::keys::{closest_key, edit_distance};
 use super::*;
 
-const FILE: &str = "examples/config.toml";
+pub(super) const FILE: &str = "examples/config.toml";
 
 const ORIGINAL_SAMPLE: &str = r#"listen_address = "127.0.0.1:8080"
 
@@ -22,7 +22,7 @@ url_path = "/backend"
 env = { "/env/backend" = "127.0.0.1:8181" }
 "#;
 
-fn parse(text: &str) -> Config {
+pub(super) fn parse(text: &str) -> Config {
     Config::parse(text, Path::new(FILE))
         .unwrap_or_else(|errors| panic!("unexpected errors:\n{errors}"))
 }
@@ -34,7 +34,7 @@ fn errors(text: &str) -> Vec<String> {
     }
 }
 
-fn assert_error(text: &str, expected: &str) {
+pub(super) fn assert_error(text: &str, expected: &str) {
     let errors = errors(text);
     assert!(
         errors.iter().any(|error| error == expected),
@@ -43,7 +43,7 @@ fn assert_error(text: &str, expected: &str) {
 }
 
 /// One application, its `[[applications]]` header on line 1, with `extra` lines after.
-fn app(path: &str, extra: &str) -> String {
+pub(super) fn app(path: &str, extra: &str) -> String {
     format!(
         "[[applications]]\nfile_path = \"a.wasm\"\nmethod = \"GET\"\nurl_path = \"{path}\"\n{extra}"
     )
@@ -337,7 +337,7 @@ fn unknown_keys_suggest_the_closest_known_key() {
 fn unknown_key_without_a_close_match_lists_the_known_keys() {
     assert_error(
         "colour = 1\n",
-        "examples/config.toml:1: `colour`: unknown key; expected one of `listen_address`, `defaults`, `applications`",
+        "examples/config.toml:1: `colour`: unknown key; expected one of `listen_address`, `data_dir`, `key_value_stores`, `defaults`, `applications`",
     );
 }
 
@@ -363,7 +363,7 @@ fn unknown_keys_in_nested_tables_are_named_by_their_path() {
     assert_error(
         &format!("{}[applications.limits]\ntimeout = 1\n", app("/a", "")),
         "examples/config.toml:5: `applications[1].limits`: unknown key; expected one of `name`, `file_path`, \
-         `function`, `method`, `url_path`, `env`, `abi`, `files`, `reuse`, `timeout_ms`, `memory_limit_mb`, `max_request_body_bytes`, \
+         `function`, `method`, `url_path`, `env`, `abi`, `files`, `reuse`, `key_value_stores`, `max_keys`, `timeout_ms`, `memory_limit_mb`, `max_request_body_bytes`, \
          `allowed_outbound_hosts`",
     );
 }
@@ -806,7 +806,13 @@ fn errors_display_only_the_parts_they_have() {
 fn known_keys_come_from_the_structs() {
     assert_eq!(
         field_names::<RawTop>(),
-        ["listen_address", "defaults", "applications"]
+        [
+            "listen_address",
+            "data_dir",
+            "key_value_stores",
+            "defaults",
+            "applications"
+        ]
     );
     assert_eq!(
         field_names::<RawSettings>(),
@@ -828,7 +834,9 @@ fn known_keys_come_from_the_structs() {
             "env",
             "abi",
             "files",
-            "reuse"
+            "reuse",
+            "key_value_stores",
+            "max_keys"
         ]
     );
     assert!(field_names::<String>().is_empty());

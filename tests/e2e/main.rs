@@ -2,6 +2,8 @@
 //! loopback, real modules built from source in the repository.
 
 mod harness;
+#[path = "../support/redis_server.rs"]
+mod redis_server;
 
 mod classic_abi;
 mod cli;
@@ -12,3 +14,4 @@ mod outbound;
 mod routing;
 mod server;
 mod standard_guests;
+mod state_classic;

@@ -1,0 +1,46 @@
+//! [`AppContext`]: what a running guest may know about and reach of its app,
+//! whatever its ABI. The apps ([`crate::app`]) build it; the ABIs
+//! ([`crate::abi`]) read it, so neither needs the other to know it.
+
+use std::path::PathBuf;
+
+use crate::config::Limits;
+use crate::kv::AppStores;
+use crate::outbound::AllowedHosts;
+use crate::router::Route;
+
+/// What a running guest may know about its app.
+#[derive(Debug)]
+pub struct AppContext {
+    pub name: String,
+    pub env: Vec<(String, String)>,
+    pub limits: Limits,
+    pub allowed_outbound_hosts: AllowedHosts,
+    pub route: Route,
+    pub files: Vec<(String, PathBuf)>,
+    /// The key-value stores the app may open.
+    pub stores: AppStores,
+}
+
+impl AppContext {
+    pub fn env_value(&self, key: &str) -> Option<&str> {
+        self.env
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+impl Default for AppContext {
+    fn default() -> Self {
+        AppContext {
+            name: String::new(),
+            env: Vec::new(),
+            limits: Limits::default(),
+            allowed_outbound_hosts: AllowedHosts::default(),
+            route: Route::Prefix(String::new()),
+            files: Vec::new(),
+            stores: AppStores::unavailable(),
+        }
+    }
+}

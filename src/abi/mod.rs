@@ -5,8 +5,10 @@ pub mod classic;
 mod exports;
 mod log_stream;
 pub mod wagi;
+mod wasi_config;
 mod wasi_ctx;
 pub mod wasi_http;
+mod wasi_keyvalue;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

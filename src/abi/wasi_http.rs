@@ -3,6 +3,8 @@
 //! `wasmtime serve`, Spin and wasmCloud run. Bodies stream both ways;
 //! outgoing HTTP obeys the app's `allowed_outbound_hosts`. An app with
 //! `reuse = N` keeps instances between requests ([`IdleInstances`]).
+//! Beside WASI and wasi:http, components get `wasi:keyvalue` and
+//! `wasi:config` on their app's stores and `env`.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -22,6 +24,8 @@ use wasmtime_wasi_http::p3::bindings::ServicePre;
 use wasmtime_wasi_http::{WasiBody, WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
 
 use super::log_stream::LogSpan;
+use super::wasi_config::{self, ConfigView};
+use super::wasi_keyvalue::{self, KeyValueView};
 use super::{BoxError, GuestError, RequestBody, ResponseBody, wasi_ctx};
 use crate::context::AppContext;
 use crate::engine::{self, LimitedState, WasmEngine};
@@ -30,6 +34,8 @@ use crate::outbound::AllowedHosts;
 /// The host side of wasi:http: one linker with WASI and wasi:http, 0.2 and 0.3.
 pub struct WasiHttpAbi {
     linker: Linker<WasiHttpState>,
+    /// The same with Spin's shape of `wasi:keyvalue/batch@0.2.0-draft2`.
+    spin_linker: Linker<WasiHttpState>,
 }
 
 /// How long an instance kept for reuse may wait for its next request, as
@@ -54,6 +60,8 @@ pub struct WasiHttpGuest {
 pub struct WasiHttpState {
     /// Where the guest's stdout and stderr are logged: the current request.
     log_span: LogSpan,
+    /// The app it serves: its stores (`wasi:keyvalue`) and `env` (`wasi:config`).
+    app: Arc<AppContext>,
     wasi: WasiCtx,
     http: WasiHttpCtx,
     table: ResourceTable,
@@ -68,17 +76,30 @@ impl WasiHttpAbi {
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
         wasmtime_wasi::p3::add_to_linker(&mut linker)?;
         wasmtime_wasi_http::p3::add_to_linker(&mut linker)?;
-        Ok(Self { linker })
+        wasi_keyvalue::add_to_linker(&mut linker, key_value_view)?;
+        wasi_config::add_to_linker(&mut linker, |state: &mut WasiHttpState| ConfigView {
+            env: &state.app.env,
+        })?;
+        let mut spin_linker = linker.clone();
+        wasi_keyvalue::add_spin_batch_to_linker(&mut spin_linker, key_value_view)?;
+        Ok(Self {
+            linker,
+            spin_linker,
+        })
     }
 
     /// Compiles and links a component that exports the wasi:http handler of
     /// WASI 0.2 (`incoming-handler`) or 0.3 (`handler`).
     pub fn load(&self, engine: &WasmEngine, wasm: &[u8]) -> Result<WasiHttpGuest, Vec<String>> {
         let component = engine.component(wasm)?;
-        let pre = self
-            .linker
-            .instantiate_pre(&component)
-            .map_err(|e| vec![format!("{e:#}")])?;
+        let pre = match self.linker.instantiate_pre(&component) {
+            Ok(pre) => pre,
+            // Only Spin's batch shape can make the second one link.
+            Err(error) => self
+                .spin_linker
+                .instantiate_pre(&component)
+                .map_err(|_| vec![format!("{error:#}")])?,
+        };
         let pre = match ServicePre::new(pre.clone()) {
             Ok(service) => ProxyPre::P3(service),
             Err(_) => ProxyPre::P2(p2::bindings::ProxyPre::new(pre).map_err(|e| {
@@ -140,11 +161,12 @@ impl WasiHttpGuest {
         Ok(response.map(|body| outgoing_body(body, sent_tx)))
     }
 
-    fn new_store(&self, app: &AppContext) -> Result<Store<WasiHttpState>, GuestError> {
+    fn new_store(&self, app: &Arc<AppContext>) -> Result<Store<WasiHttpState>, GuestError> {
         let log_span = LogSpan::current();
         let state = WasiHttpState {
             wasi: wasi_ctx::builder(app, &log_span)?.build(),
             log_span,
+            app: app.clone(),
             http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
             hooks: OutboundHttp {
@@ -442,6 +464,13 @@ impl OutboundHttp {
         let host = host.trim_start_matches('[').trim_end_matches(']');
         self.allowed
             .allows(host, uri.port_u16().unwrap_or(default_port))
+    }
+}
+
+fn key_value_view(state: &mut WasiHttpState) -> KeyValueView<'_> {
+    KeyValueView {
+        stores: &state.app.stores,
+        table: &mut state.table,
     }
 }
 

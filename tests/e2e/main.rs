@@ -15,3 +15,5 @@ mod routing;
 mod server;
 mod standard_guests;
 mod state_classic;
+mod state_components;
+mod store_backends;

@@ -443,6 +443,15 @@ fn polyglot_config_serves_every_kind_and_language() {
     }
     // Nothing listens on the example's backend port here.
     assert_eq!(server.get("/http/rust/outbound").status, 502);
+    // The counter keeps counting in examples/.serverless-wasm across runs.
+    let hits = |text: String| -> u64 {
+        let number = text
+            .strip_prefix("hits: ")
+            .and_then(|n| n.trim().parse().ok());
+        number.unwrap_or_else(|| panic!("counter said {text:?}"))
+    };
+    let first = hits(server.get("/http/rust/counter").text());
+    assert_eq!(hits(server.get("/http/rust/counter").text()), first + 1);
 }
 
 #[test]

@@ -7,34 +7,7 @@
 use std::time::{Duration, Instant};
 
 use crate::harness::{TestServer, guest, rust_examples};
-use crate::redis_server::RedisServer;
-
-/// Where a test's default stores live.
-enum Backend {
-    Embedded,
-    Redis(RedisServer),
-}
-
-impl Backend {
-    fn redis() -> Backend {
-        Backend::Redis(RedisServer::start())
-    }
-
-    /// The top-level lines that put every app's default store here.
-    fn stores(&self, max_value_bytes: Option<u64>) -> String {
-        let limit = max_value_bytes.map_or(String::new(), |n| format!("max_value_bytes = {n}\n"));
-        match self {
-            Backend::Embedded if limit.is_empty() => String::new(),
-            Backend::Embedded => {
-                format!("[key_value_stores.default]\ntype = \"embedded\"\n{limit}")
-            }
-            Backend::Redis(redis) => format!(
-                "[key_value_stores.default]\ntype = \"redis\"\nurl = \"{}\"\n{limit}",
-                redis.url()
-            ),
-        }
-    }
-}
+use crate::store_backends::Backend;
 
 fn notes() -> String {
     rust_examples().join("notes.wasm").display().to_string()

@@ -305,7 +305,7 @@ fn batch_set(name: &str, request: &Request) -> Answer {
 
 fn batch_get(name: &str, request: &Request) -> Answer {
     let keys = keys_param(request)?;
-    let entries = batch::get_many(&open(name)?, &keys).map_err(store_error)?;
+    let entries = crate::get_many(&open(name)?, &keys).map_err(store_error)?;
     if entries.len() != keys.len() {
         return Err(probe_error(format!(
             "get-many gave {} entries for {} keys",

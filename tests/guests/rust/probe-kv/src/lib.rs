@@ -28,3 +28,11 @@ mod bindings {
 
 mod common;
 mod version;
+
+/// `batch.get-many` in upstream's shape: `none` for an absent key.
+fn get_many(
+    bucket: &bindings::wasi::keyvalue::store::Bucket,
+    keys: &[String],
+) -> Result<Vec<Option<(String, Vec<u8>)>>, bindings::wasi::keyvalue::store::Error> {
+    bindings::wasi::keyvalue::batch::get_many(bucket, keys)
+}

@@ -61,6 +61,9 @@ set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # WASMTIME_VERSION, WASMTIME; install_wasmtime, ensure_wasip2_target, free_port.
 source "$REPO/scripts/reference-wasmtime.sh"
+# log, die, start_bg, stop, wait_listening, check_alive, parse_wrk.
+source "$REPO/bench/lib.sh"
+SCRIPT=bench/run.sh
 
 DURATION=${BENCH_DURATION:-10s}
 read -r -a CONCURRENCY <<<"${BENCH_CONCURRENCY:-1 16 64 256}"
@@ -97,43 +100,10 @@ HOLD_PID=''                      # the hold-connections coprocess
 STARTED=$SECONDS
 CLK_TCK=$(getconf CLK_TCK)
 
-log() { printf '[%3ds] %s\n' $((SECONDS - STARTED)) "$*" >&2; }
-die() { printf 'bench/run.sh: error: %s\n' "$*" >&2; exit 1; }
-
 # meta KEY VALUE: one fact for the report (one line, no tabs).
 meta() { printf '%s\t%s\n' "$1" "${2//$'\n'/ }" >>"$RESULTS/meta.tsv"; }
 
 # --- processes ---------------------------------------------------------------
-
-# start_bg LOGFILE COMMAND...: runs it in the background, stdout and stderr
-# to LOGFILE; sets LAST_PID.
-start_bg() {
-  local logfile=$1
-  shift
-  : >"$logfile" # exists before the process opens it, for whoever polls it
-  "$@" </dev/null >>"$logfile" 2>&1 &
-  LAST_PID=$!
-  BACKGROUND+=("$LAST_PID")
-}
-
-# stop PID: SIGTERM, then SIGKILL if it is still there after 10 s
-# (serverless-wasm drains in-flight requests first; there are none). Forgets
-# the PID, so that cleanup never signals a reused one.
-stop() {
-  local pid=$1 _ kept=() other
-  if kill "$pid" 2>/dev/null; then
-    for _ in $(seq 100); do
-      kill -0 "$pid" 2>/dev/null || break
-      sleep 0.1
-    done
-    kill -9 "$pid" 2>/dev/null || true
-  fi
-  wait "$pid" 2>/dev/null || true
-  for other in "${BACKGROUND[@]}"; do
-    [[ $other == "$pid" ]] || kept+=("$other")
-  done
-  BACKGROUND=("${kept[@]}")
-}
 
 cleanup() {
   local pid
@@ -156,18 +126,6 @@ trim_logs() {
   done
 }
 
-# wait_listening NAME PID LOGFILE: waits for the "listening on http://ADDR"
-# line both serverless-wasm and native-hello print; sets ADDR.
-wait_listening() {
-  local name=$1 pid=$2 logfile=$3 deadline=$((SECONDS + START_TIMEOUT))
-  until grep -q 'listening on http://' "$logfile"; do
-    check_alive "$name" "$pid" "$logfile"
-    ((SECONDS < deadline)) || { tail -n 20 "$logfile" >&2; die "$name did not start within ${START_TIMEOUT}s"; }
-    sleep 0.01
-  done
-  ADDR=$(sed -n 's#.*listening on http://\([0-9.]*:[0-9]*\).*#\1#p' "$logfile" | head -n 1)
-  [[ -n $ADDR ]] || die "$name: cannot read the address in $logfile"
-}
 
 # wait_answering NAME PID URL LOGFILE: until the server answers at all
 # (for `wasmtime serve`, whose port is chosen here).
@@ -180,12 +138,6 @@ wait_answering() {
   done
 }
 
-check_alive() {
-  if ! kill -0 "$2" 2>/dev/null; then
-    tail -n 20 "$3" >&2
-    die "$1 failed to start or exited (its log is above, and in $3)"
-  fi
-}
 
 # status_kb PID FIELD: a field of /proc/PID/status (VmRSS, VmHWM), in kB.
 status_kb() { awk -v field="$2:" '$1 == field { print $2 }' "/proc/$1/status"; }
@@ -419,29 +371,6 @@ threads_for() {
   if (($1 <= 1)); then echo 1; elif (($1 < THREADS)); then echo "$1"; else echo "$THREADS"; fi
 }
 
-# Pulls req/s, p50 and p99 (in µs), requests and errors out of wrk --latency
-# output, tab-separated; fails when a number is missing.
-parse_wrk() {
-  awk -v OFS='\t' '
-    function us(v) {
-      if (v ~ /us$/) return v + 0
-      if (v ~ /ms$/) return v * 1000
-      if (v ~ /s$/)  return v * 1000000
-      if (v ~ /m$/)  return v * 60000000
-      if (v ~ /h$/)  return v * 3600000000
-      return v + 0
-    }
-    $1 == "50%" { p50 = us($2) }
-    $1 == "99%" { p99 = us($2) }
-    $1 == "Requests/sec:" { rps = $2 }
-    / requests in / { requests = $1 }
-    /Socket errors:/ { gsub(",", ""); errors += $4 + $6 + $8 + $10 }
-    /Non-2xx or 3xx responses:/ { errors += $NF }
-    END {
-      if (rps == "" || p50 == "" || p99 == "") exit 1
-      print rps, p50, p99, requests + 0, errors + 0
-    }' "$1"
-}
 
 # run_wrk ID C ROUND: one measured run; appends a line to runs.tsv.
 run_wrk() {
@@ -658,7 +587,13 @@ main() {
   load_test
   startup_test
   meta elapsed_minutes "$(((SECONDS - STARTED + 30) / 60))"
-  "$BIN/report" "$RESULTS" "$MARKDOWN" "$CHART" bench/chart.svg "$REPO/bench/notes.md"
+  # bench/state.sh's section (the key-value benchmarks) is kept as it is.
+  cat "$REPO/bench/notes.md" >"$RESULTS/notes.md"
+  if [[ -f $REPO/bench/state.md ]]; then
+    printf '\n' >>"$RESULTS/notes.md"
+    cat "$REPO/bench/state.md" >>"$RESULTS/notes.md"
+  fi
+  "$BIN/report" "$RESULTS" "$MARKDOWN" "$CHART" bench/chart.svg "$RESULTS/notes.md"
   log "wrote $(show "$MARKDOWN") and $(show "$CHART")"
 }
 

@@ -1,0 +1,82 @@
+# bench/lib.sh: what bench/run.sh and bench/state.sh share: logging,
+# background processes (started, waited for, stopped by process id) and
+# reading wrk's output. Sourced; expects STARTED (the script's start, in
+# SECONDS), SCRIPT (its name, for errors), START_TIMEOUT and a BACKGROUND
+# array.
+
+log() { printf '[%3ds] %s\n' $((SECONDS - STARTED)) "$*" >&2; }
+die() { printf '%s: error: %s\n' "$SCRIPT" "$*" >&2; exit 1; }
+
+# start_bg LOGFILE COMMAND...: runs it in the background, stdout and stderr
+# to LOGFILE; sets LAST_PID.
+start_bg() {
+  local logfile=$1
+  shift
+  : >"$logfile" # exists before the process opens it, for whoever polls it
+  "$@" </dev/null >>"$logfile" 2>&1 &
+  LAST_PID=$!
+  BACKGROUND+=("$LAST_PID")
+}
+
+# stop PID: SIGTERM, then SIGKILL if it is still there after 10 s
+# (serverless-wasm drains in-flight requests first; there are none). Forgets
+# the PID, so that cleanup never signals a reused one.
+stop() {
+  local pid=$1 _ kept=() other
+  if kill "$pid" 2>/dev/null; then
+    for _ in $(seq 100); do
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.1
+    done
+    kill -9 "$pid" 2>/dev/null || true
+  fi
+  wait "$pid" 2>/dev/null || true
+  for other in "${BACKGROUND[@]}"; do
+    [[ $other == "$pid" ]] || kept+=("$other")
+  done
+  BACKGROUND=("${kept[@]}")
+}
+
+# wait_listening NAME PID LOGFILE: waits for the "listening on http://ADDR"
+# line both serverless-wasm and native-hello print; sets ADDR.
+wait_listening() {
+  local name=$1 pid=$2 logfile=$3 deadline=$((SECONDS + START_TIMEOUT))
+  until grep -q 'listening on http://' "$logfile"; do
+    check_alive "$name" "$pid" "$logfile"
+    ((SECONDS < deadline)) || { tail -n 20 "$logfile" >&2; die "$name did not start within ${START_TIMEOUT}s"; }
+    sleep 0.01
+  done
+  ADDR=$(sed -n 's#.*listening on http://\([0-9.]*:[0-9]*\).*#\1#p' "$logfile" | head -n 1)
+  [[ -n $ADDR ]] || die "$name: cannot read the address in $logfile"
+}
+
+check_alive() {
+  if ! kill -0 "$2" 2>/dev/null; then
+    tail -n 20 "$3" >&2
+    die "$1 failed to start or exited (its log is above, and in $3)"
+  fi
+}
+
+# Pulls req/s, p50 and p99 (in µs), requests and errors out of wrk --latency
+# output, tab-separated; fails when a number is missing.
+parse_wrk() {
+  awk -v OFS='\t' '
+    function us(v) {
+      if (v ~ /us$/) return v + 0
+      if (v ~ /ms$/) return v * 1000
+      if (v ~ /s$/)  return v * 1000000
+      if (v ~ /m$/)  return v * 60000000
+      if (v ~ /h$/)  return v * 3600000000
+      return v + 0
+    }
+    $1 == "50%" { p50 = us($2) }
+    $1 == "99%" { p99 = us($2) }
+    $1 == "Requests/sec:" { rps = $2 }
+    / requests in / { requests = $1 }
+    /Socket errors:/ { gsub(",", ""); errors += $4 + $6 + $8 + $10 }
+    /Non-2xx or 3xx responses:/ { errors += $NF }
+    END {
+      if (rps == "" || p50 == "" || p99 == "") exit 1
+      print rps, p50, p99, requests + 0, errors + 0
+    }' "$1"
+}

@@ -12,6 +12,7 @@ use std::time::Instant;
 use http::header::CONTENT_LENGTH;
 use http::{Request, Response};
 use http_body_util::{BodyExt as _, Limited};
+use sha2::{Digest as _, Sha256};
 
 use crate::abi::classic::{ClassicAbi, ClassicModule};
 use crate::abi::wagi::{COMMAND_ENTRY, WagiAbi, WagiModule};
@@ -27,6 +28,8 @@ use crate::kv::Stores;
 pub struct App {
     pub context: Arc<AppContext>,
     pub config: AppConfig,
+    /// The content of its module, and the ABI it was asked to speak.
+    module: CompiledKey,
     guest: Guest,
 }
 
@@ -59,7 +62,7 @@ impl App {
         self.guest.kind()
     }
 
-    fn new(config: AppConfig, guest: Guest, stores: &Stores) -> App {
+    fn new(config: AppConfig, module: CompiledKey, guest: Guest, stores: &Stores) -> App {
         let context = AppContext {
             stores: stores.for_app(&config.name, &config.key_value_stores, config.max_keys),
             name: config.name.clone(),
@@ -72,6 +75,7 @@ impl App {
         App {
             context: Arc::new(context),
             config,
+            module,
             guest,
         }
     }
@@ -79,60 +83,146 @@ impl App {
 
 /// All apps of a config, sharing one engine. Index `i` is `config.apps[i]`.
 pub struct Apps {
-    apps: Vec<App>,
+    apps: Vec<Arc<App>>,
+    /// Each distinct module, by content, for a reload to keep.
+    compiled: HashMap<CompiledKey, Compiled>,
     // Last: the engine must outlive the apps' modules.
-    _engine: WasmEngine,
+    _engine: Arc<WasmEngine>,
 }
 
 impl Apps {
-    /// Compiles every distinct module once (in parallel) and binds each app
-    /// to its entry point. Returns every problem found, each prefixed with
-    /// `source:line: app `name`:` when `source` is given.
+    /// Compiles and binds every app of `configs`; see [`Loader::load`].
     pub fn load(
         configs: &[AppConfig],
         source: Option<&Path>,
         cache: CompileCache,
         stores: &Stores,
     ) -> Result<Apps, Vec<String>> {
+        Loader::new(cache)?.load(configs, source, stores, None)
+    }
+
+    pub fn get(&self, index: usize) -> Option<&Arc<App>> {
+        self.apps.get(index)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Arc<App>> {
+        self.apps.iter()
+    }
+
+    pub fn len(&self) -> usize {
+        self.apps.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.apps.is_empty()
+    }
+}
+
+/// Loads apps on one engine, kept for the server's life: a reload loads the
+/// new config on the same engine, so what did not change carries over.
+pub struct Loader {
+    abis: Abis,
+    engine: Arc<WasmEngine>,
+}
+
+impl Loader {
+    pub fn new(cache: CompileCache) -> Result<Loader, Vec<String>> {
         let engine = WasmEngine::new(cache).map_err(|e| vec![format!("{e:#}")])?;
         let abis = Abis::new(&engine).map_err(|e| vec![format!("{e:#}")])?;
+        Ok(Loader {
+            abis,
+            engine: Arc::new(engine),
+        })
+    }
+
+    /// Compiles every distinct module once (in parallel) and binds each app
+    /// to its entry point. From `previous`, a module of the same content is
+    /// not compiled again, and an app whose config and module are the same
+    /// is kept as it is (its idle instances and store handles with it).
+    /// Returns every problem found, each prefixed with
+    /// `source:line: app `name`:` when `source` is given.
+    pub fn load(
+        &self,
+        configs: &[AppConfig],
+        source: Option<&Path>,
+        stores: &Stores,
+        previous: Option<&Apps>,
+    ) -> Result<Apps, Vec<String>> {
         let started = Instant::now();
-        let modules = compile_all(&abis, &engine, configs);
-        let (cached, compiled) = engine.cache_counts();
+        let (cached_before, compiled_before) = self.engine.cache_counts();
+        let modules = read_all(configs);
+        let mut wanted: Vec<CompiledKey> = Vec::new();
+        for config in configs {
+            if let Some(Ok(module)) = modules.get(&module_key(config)) {
+                wanted.push((module.digest, config.abi));
+            }
+        }
+        wanted.sort();
+        wanted.dedup();
+        let kept = previous.map(|apps| &apps.compiled);
+        let compiled = compile_all(&self.abis, &self.engine, &modules, &wanted, kept);
+        let (cached, compiled_now) = self.engine.cache_counts();
         tracing::info!(
-            "loaded {} modules in {:.2} s ({cached} from the compile cache, {compiled} compiled)",
-            modules.len(),
-            started.elapsed().as_secs_f64()
+            "loaded {} modules in {:.2} s ({} from the compile cache, {} compiled, {} kept)",
+            wanted.len(),
+            started.elapsed().as_secs_f64(),
+            cached - cached_before,
+            compiled_now - compiled_before,
+            wanted
+                .iter()
+                .filter(|key| kept.is_some_and(|k| k.contains_key(key)))
+                .count(),
         );
 
         let mut apps = Vec::with_capacity(configs.len());
         let mut problems = Vec::new();
         for config in configs {
-            let bound = match &modules[&module_key(config)] {
+            let module = match &modules[&module_key(config)] {
+                Ok(module) => module,
+                Err(error) => {
+                    problems.push(located(source, config, error));
+                    continue;
+                }
+            };
+            let key = (module.digest, config.abi);
+            let unchanged = previous.and_then(|apps| {
+                apps.iter()
+                    .find(|app| app.module == key && same_config(&app.config, config))
+            });
+            if let Some(app) = unchanged {
+                apps.push(app.clone());
+                continue;
+            }
+            let bound = match &compiled[&key] {
                 Ok(module) => module.bind(config).map_err(|e| vec![e]),
                 Err(errors) => Err(errors.clone()),
             };
             match bound {
-                Ok(guest) => apps.push(App::new(config.clone(), guest, stores)),
+                Ok(guest) => apps.push(Arc::new(App::new(config.clone(), key, guest, stores))),
                 Err(errors) => problems.extend(errors.iter().map(|e| located(source, config, e))),
             }
         }
-        if problems.is_empty() {
-            Ok(Apps {
-                apps,
-                _engine: engine,
-            })
-        } else {
-            Err(problems)
+        if !problems.is_empty() {
+            return Err(problems);
         }
+        let compiled = compiled
+            .into_iter()
+            .filter_map(|(key, module)| Some((key, module.ok()?)))
+            .collect();
+        Ok(Apps {
+            apps,
+            compiled,
+            _engine: self.engine.clone(),
+        })
     }
+}
 
-    pub fn get(&self, index: usize) -> Option<&App> {
-        self.apps.get(index)
-    }
-
-    pub fn iter(&self) -> impl Iterator<Item = &App> {
-        self.apps.iter()
+/// Whether two configs of an app ask for the same thing (where in the file
+/// it is written does not count).
+fn same_config(old: &AppConfig, new: &AppConfig) -> bool {
+    old == &AppConfig {
+        line: old.line,
+        ..new.clone()
     }
 }
 
@@ -155,6 +245,7 @@ impl Abis {
 }
 
 /// A compiled binary, before it is bound to an app's entry point.
+#[derive(Clone)]
 enum Compiled {
     Classic(Arc<ClassicModule>),
     WasiHttp(WasiHttpGuest),
@@ -187,36 +278,76 @@ impl Compiled {
     }
 }
 
+/// Where an app's module is read from, and the ABI it is asked to speak.
 type ModuleKey = (PathBuf, Option<AbiKind>);
+/// A module's content (SHA-256) and the ABI it is asked to speak.
+type CompiledKey = ([u8; 32], Option<AbiKind>);
 
 fn module_key(config: &AppConfig) -> ModuleKey {
     (config.module_path.clone(), config.abi)
 }
 
-/// Compiles each distinct module once, on as many threads as there are
-/// cores (wasmtime also parallelises within a module).
+/// A module's bytes as read, WebAssembly text already turned into binary.
+struct ModuleBytes {
+    wasm: Vec<u8>,
+    digest: [u8; 32],
+}
+
+/// Reads each distinct module once.
+fn read_all(configs: &[AppConfig]) -> HashMap<ModuleKey, Result<ModuleBytes, String>> {
+    let mut modules = HashMap::new();
+    for config in configs {
+        modules.entry(module_key(config)).or_insert_with(|| {
+            let path = &config.module_path;
+            let bytes =
+                std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            let wasm = wat::parse_bytes(&bytes)
+                .map_err(|e| format!("{e}"))?
+                .into_owned();
+            let digest = Sha256::digest(&wasm).into();
+            Ok(ModuleBytes { wasm, digest })
+        });
+    }
+    modules
+}
+
+/// Compiles each of `wanted` once, on as many threads as there are cores
+/// (wasmtime also parallelises within a module), except those in `kept`.
 fn compile_all(
     abis: &Abis,
     engine: &WasmEngine,
-    configs: &[AppConfig],
-) -> HashMap<ModuleKey, Result<Compiled, Vec<String>>> {
-    let mut keys: Vec<ModuleKey> = configs.iter().map(module_key).collect();
-    keys.sort();
-    keys.dedup();
-    let next = AtomicUsize::new(0);
-    let results = Mutex::new(HashMap::new());
-    let progress = Progress::new(keys.len());
+    modules: &HashMap<ModuleKey, Result<ModuleBytes, String>>,
+    wanted: &[CompiledKey],
+    kept: Option<&HashMap<CompiledKey, Compiled>>,
+) -> HashMap<CompiledKey, Result<Compiled, Vec<String>>> {
+    let mut results = HashMap::new();
+    let mut todo: Vec<(CompiledKey, &[u8])> = Vec::new();
+    for key in wanted {
+        if let Some(module) = kept.and_then(|kept| kept.get(key)) {
+            results.insert(*key, Ok(module.clone()));
+            continue;
+        }
+        let bytes = modules.values().flatten().find(|m| m.digest == key.0);
+        if let Some(bytes) = bytes {
+            todo.push((*key, &bytes.wasm));
+        }
+    }
+    let (next, finished) = (AtomicUsize::new(0), AtomicUsize::new(0));
+    let results = Mutex::new(results);
+    let progress = Progress::new(todo.len());
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
-        .min(keys.len());
+        .min(todo.len());
     std::thread::scope(|scope| {
         for _ in 0..threads {
             scope.spawn(|| {
-                while let Some(key) = keys.get(next.fetch_add(1, Ordering::Relaxed)) {
-                    let compiled = compile(abis, engine, &key.0, key.1);
-                    let mut results = results.lock().unwrap_or_else(|e| e.into_inner());
-                    results.insert(key.clone(), compiled);
-                    progress.show(results.len());
+                while let Some((key, wasm)) = todo.get(next.fetch_add(1, Ordering::Relaxed)) {
+                    let compiled = compile(abis, engine, wasm, key.1);
+                    results
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .insert(*key, compiled);
+                    progress.show(finished.fetch_add(1, Ordering::Relaxed) + 1);
                 }
             });
         }
@@ -255,17 +386,14 @@ impl Progress {
 fn compile(
     abis: &Abis,
     engine: &WasmEngine,
-    path: &Path,
+    wasm: &[u8],
     abi: Option<AbiKind>,
 ) -> Result<Compiled, Vec<String>> {
-    let bytes =
-        std::fs::read(path).map_err(|e| vec![format!("cannot read {}: {e}", path.display())])?;
-    let wasm = wat::parse_bytes(&bytes).map_err(|e| vec![format!("{e}")])?;
-    let kind = AbiKind::detect(&wasm, abi).map_err(|e| vec![e])?;
+    let kind = AbiKind::detect(wasm, abi).map_err(|e| vec![e])?;
     Ok(match kind {
-        AbiKind::Classic => Compiled::Classic(Arc::new(abis.classic.load(engine, &wasm)?)),
-        AbiKind::WasiHttp => Compiled::WasiHttp(abis.wasi_http.load(engine, &wasm)?),
-        AbiKind::Wagi => Compiled::Wagi(Arc::new(abis.wagi.load(engine, &wasm)?)),
+        AbiKind::Classic => Compiled::Classic(Arc::new(abis.classic.load(engine, wasm)?)),
+        AbiKind::WasiHttp => Compiled::WasiHttp(abis.wasi_http.load(engine, wasm)?),
+        AbiKind::Wagi => Compiled::Wagi(Arc::new(abis.wagi.load(engine, wasm)?)),
     })
 }
 

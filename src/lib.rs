@@ -1,7 +1,8 @@
 //! serverless-wasm: many small, sandboxed WebAssembly functions behind one HTTP server.
 //!
 //! A request flows top to bottom through these modules:
-//! [`server`] accepts it, [`router`] picks the [`app`], the app runs a fresh
+//! [`server`] accepts it, the current [`deployment`] (swapped whole by
+//! [`reload`]) routes it through [`router`] to the [`app`], the app runs a fresh
 //! instance through its guest ABI ([`abi`]), and the response goes back
 //! through [`server`] with an access-log line.
 //! Around that path: [`config`] (the TOML file), [`engine`] (the one wasmtime
@@ -15,9 +16,11 @@ pub mod app;
 pub mod compile_cache;
 pub mod config;
 pub mod context;
+pub mod deployment;
 pub mod engine;
 pub mod kv;
 pub mod logging;
 pub mod outbound;
+pub mod reload;
 pub mod router;
 pub mod server;

@@ -11,11 +11,13 @@ use clap::{Args, Parser, Subcommand};
 use http::{HeaderName, HeaderValue, Method, Request, Response};
 use http_body_util::BodyExt as _;
 use serverless_wasm::abi::{RequestBody, ResponseBody, full_body};
-use serverless_wasm::app::Apps;
+use serverless_wasm::app::{Apps, Loader};
 use serverless_wasm::compile_cache::CompileCache;
 use serverless_wasm::config::{AppConfig, Config};
 use serverless_wasm::kv::Stores;
+use serverless_wasm::reload::{Overrides, Reloader};
 use serverless_wasm::server::{Server, Service};
+use std::sync::Arc;
 
 /// Runs WebAssembly functions behind one HTTP server.
 #[derive(Parser)]
@@ -57,6 +59,9 @@ struct ServeArgs {
     /// `data_dir` [default: .serverless-wasm beside the config file].
     #[arg(long, value_name = "DIR")]
     data_dir: Option<PathBuf>,
+    /// Reload when the config file or a local module changes (as SIGHUP does).
+    #[arg(long)]
+    watch: bool,
     #[command(flatten)]
     cache: CacheArgs,
 }
@@ -155,9 +160,8 @@ fn load_config(path: &Path) -> anyhow::Result<Config> {
     Ok(config)
 }
 
-fn load_service(config: &Config, cache: CompileCache, stores: &Stores) -> anyhow::Result<Service> {
-    Service::new(config, cache, stores)
-        .map_err(|problems| anyhow::anyhow!("cannot load apps:\n{}", problems.join("\n")))
+fn cannot_load(problems: Vec<String>) -> anyhow::Error {
+    anyhow::anyhow!("cannot load apps:\n{}", problems.join("\n"))
 }
 
 fn open_stores(config: &Config) -> anyhow::Result<Stores> {
@@ -173,16 +177,32 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let Some(path) = args.config else {
         bail!("no config file given; usage: serverless-wasm [serve] CONFIG.toml (see --help)");
     };
+    let overrides = Overrides {
+        data_dir: args.data_dir,
+        listen: args.listen,
+    };
     let mut config = load_config(&path)?;
-    if let Some(dir) = args.data_dir {
-        config.data_dir = dir;
-    }
+    overrides.apply(&mut config);
     let stores = open_stores(&config)?;
-    let service = load_service(&config, args.cache.cache(), &stores)?;
-    let address = args.listen.unwrap_or_else(|| config.listen_address.clone());
+    let loader = Loader::new(args.cache.cache()).map_err(cannot_load)?;
+    let apps = loader
+        .load(&config.apps, Some(&config.file), &stores, None)
+        .map_err(cannot_load)?;
+    let service = Arc::new(Service::new(apps));
+    let address = overrides
+        .listen
+        .clone()
+        .unwrap_or_else(|| config.listen_address.clone());
     runtime()?.block_on(async {
-        let server = Server::bind(&address, service).await?;
+        let server = Server::bind(&address, service.clone()).await?;
+        let reloader = Arc::new(Reloader::new(
+            path, overrides, loader, stores, service, config,
+        ));
+        tokio::spawn(reloader.clone().on_hangup());
         tracing::info!("listening on http://{}", server.local_addr()?);
+        if args.watch {
+            tokio::spawn(reloader.watch());
+        }
         server.run(shutdown_signal()).await
     })?;
     Ok(ExitCode::SUCCESS)
@@ -191,13 +211,14 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
 fn check(path: &Path, cache: CompileCache) -> anyhow::Result<ExitCode> {
     let config = load_config(path)?;
     // Opening no store keeps `check` from locking a running server's data.
-    let service = load_service(&config, cache, &Stores::none())?;
+    let apps = Apps::load(&config.apps, Some(&config.file), cache, &Stores::none())
+        .map_err(cannot_load)?;
     println!(
         "{}: {} apps, all modules compiled and linked",
         path.display(),
         config.apps.len()
     );
-    for app in service.apps().iter() {
+    for app in apps.iter() {
         let config = &app.config;
         println!(
             "  {:<16} {:<24} -> {} ({}, {}, {})",

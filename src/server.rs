@@ -22,49 +22,36 @@ use tracing::Instrument as _;
 
 use crate::abi::{BoxError, ConnectionInfo, RequestBody, ResponseBody, full_body};
 use crate::app::{App, Apps};
-use crate::compile_cache::CompileCache;
-use crate::config::Config;
-use crate::kv::Stores;
-use crate::router::{Lookup, Router};
+use crate::deployment::{Current, Deployment};
+use crate::router::Lookup;
 
 /// How long in-flight requests may take to finish once shutdown starts.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
 const REQUEST_ID: &str = "x-request-id";
 
-/// Everything needed to answer a request: the apps and how to reach them.
+/// Everything needed to answer a request: the deployment in force.
 pub struct Service {
-    apps: Apps,
-    router: Router,
+    current: Current,
     request_ids: RequestIds,
 }
 
 impl Service {
-    /// Loads every app of `config`, with its stores in `stores`, and builds
-    /// the routing table.
-    pub fn new(
-        config: &Config,
-        cache: CompileCache,
-        stores: &Stores,
-    ) -> Result<Service, Vec<String>> {
-        let apps = Apps::load(&config.apps, Some(&config.file), cache, stores)?;
-        Ok(Self::from_apps(apps))
-    }
-
-    pub fn from_apps(apps: Apps) -> Service {
-        let router = Router::new(
-            apps.iter()
-                .map(|app| (app.config.route.clone(), app.config.methods.clone())),
-        );
+    pub fn new(apps: Apps) -> Service {
         Service {
-            apps,
-            router,
+            current: Current::new(Deployment::new(apps)),
             request_ids: RequestIds::new(),
         }
     }
 
-    pub fn apps(&self) -> &Apps {
-        &self.apps
+    /// The apps new requests see.
+    pub fn current(&self) -> Arc<Deployment> {
+        self.current.get()
+    }
+
+    /// Serves `apps` from now on; requests in flight finish on the old ones.
+    pub fn replace(&self, apps: Apps) {
+        self.current.replace(Deployment::new(apps));
     }
 
     /// Answers one request; never fails, every error becomes a status.
@@ -73,20 +60,18 @@ impl Service {
         let id = self.request_ids.for_request(&request);
         let method = request.method().clone();
         let path = request.uri().path().to_string();
-        let (app, mut response) = match self.router.lookup(&method, &path) {
-            Lookup::Found(index) => match self.apps.get(index) {
-                Some(app) => (
-                    app.context.name.as_str(),
-                    self.call(app, request, &id).await,
-                ),
-                None => ("-", plain(StatusCode::NOT_FOUND, "no app for this route\n")),
-            },
-            Lookup::NotFound => ("-", plain(StatusCode::NOT_FOUND, "not found\n")),
-            Lookup::MethodNotAllowed { allow } => {
+        let deployment = self.current.get();
+        let (app, mut response) = match deployment.lookup(&method, &path) {
+            Ok(app) => (
+                app.context.name.as_str(),
+                self.call(app, request, &id).await,
+            ),
+            Err(Lookup::MethodNotAllowed { allow }) => {
                 let mut response = plain(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
                 response.headers_mut().insert(ALLOW, allow);
                 ("-", response)
             }
+            Err(_) => ("-", plain(StatusCode::NOT_FOUND, "not found\n")),
         };
         if let Ok(value) = HeaderValue::from_str(&id) {
             response.headers_mut().insert(REQUEST_ID, value);
@@ -221,14 +206,11 @@ pub struct Server {
 }
 
 impl Server {
-    pub async fn bind(address: &str, service: Service) -> anyhow::Result<Server> {
+    pub async fn bind(address: &str, service: Arc<Service>) -> anyhow::Result<Server> {
         let listener = TcpListener::bind(address)
             .await
             .with_context(|| format!("cannot listen on {address}"))?;
-        Ok(Server {
-            listener,
-            service: Arc::new(service),
-        })
+        Ok(Server { listener, service })
     }
 
     pub fn local_addr(&self) -> anyhow::Result<SocketAddr> {

@@ -55,7 +55,7 @@ pub struct Config {
 }
 
 /// One `[[applications]]` table, checked and completed from `[defaults]`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct AppConfig {
     /// The `name` key, or else derived from `file_path`: its file stem; where several
     /// unnamed applications share a stem, `stem:function`; where that still collides

@@ -62,13 +62,19 @@ impl TestServer {
 
     /// Serves an existing config file.
     pub fn serve_file(config: &Path) -> TestServer {
+        Self::serve_file_with(config, &[])
+    }
+
+    /// Serves an existing config file, with more command-line arguments.
+    pub fn serve_file_with(config: &Path, extra_args: &[&str]) -> TestServer {
         let dir = tempfile::tempdir().expect("temp dir");
-        let args = [
+        let mut args = vec![
             "serve",
             config.to_str().expect("utf-8 path"),
             "--listen",
             "127.0.0.1:0",
         ];
+        args.extend_from_slice(extra_args);
         Self::spawn(&args, dir).unwrap_or_else(|log| panic!("server did not start:\n{log}"))
     }
 
@@ -155,8 +161,17 @@ impl TestServer {
 
     /// Sends SIGTERM.
     pub fn terminate(&self) {
+        self.signal("-TERM");
+    }
+
+    /// Sends SIGHUP: reload.
+    pub fn hangup(&self) {
+        self.signal("-HUP");
+    }
+
+    fn signal(&self, signal: &str) {
         let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
+            .args([signal, &self.child.id().to_string()])
             .status()
             .expect("run kill");
         assert!(status.success());

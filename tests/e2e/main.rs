@@ -11,6 +11,7 @@ mod config_errors;
 mod examples;
 mod faults;
 mod outbound;
+mod reload;
 mod routing;
 mod server;
 mod standard_guests;

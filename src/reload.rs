@@ -1,0 +1,298 @@
+//! Live reload: reading the config again, loading every new or changed app
+//! beside the ones being served, and swapping the whole set in at once; or,
+//! when anything fails, keeping the old apps and saying why. What triggers a
+//! reload lives here too: `SIGHUP` and `serve --watch`.
+//!
+//! A reload changes apps only. The listener and the key-value stores are
+//! opened once; a config that changes them says so and the rest applies.
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use notify::{EventKind, RecursiveMode};
+use tokio::sync::mpsc;
+
+use crate::app::{Apps, Loader};
+use crate::config::{Config, StoreConfig};
+use crate::kv::Stores;
+use crate::server::Service;
+
+/// Edits closer together than this are one reload: an editor's save is
+/// often several writes and a rename.
+const DEBOUNCE: Duration = Duration::from_millis(200);
+
+/// What the command line set over the config, kept over every reload.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub data_dir: Option<PathBuf>,
+    pub listen: Option<String>,
+}
+
+impl Overrides {
+    pub fn apply(&self, config: &mut Config) {
+        if let Some(dir) = &self.data_dir {
+            config.data_dir = dir.clone();
+        }
+    }
+}
+
+pub struct Reloader {
+    path: PathBuf,
+    overrides: Overrides,
+    loader: Loader,
+    stores: Stores,
+    service: Arc<Service>,
+    /// The config being served; held for the whole of a reload, so that
+    /// reloads never overlap.
+    running: Mutex<Config>,
+}
+
+impl Reloader {
+    pub fn new(
+        path: PathBuf,
+        overrides: Overrides,
+        loader: Loader,
+        stores: Stores,
+        service: Arc<Service>,
+        running: Config,
+    ) -> Reloader {
+        Reloader {
+            path,
+            overrides,
+            loader,
+            stores,
+            service,
+            running: Mutex::new(running),
+        }
+    }
+
+    /// Reloads now, logging the outcome in one line (or the errors in full);
+    /// whether the new apps are being served. `trigger` is for the log.
+    pub fn reload(&self, trigger: &str) -> bool {
+        let started = Instant::now();
+        let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        let mut config = match Config::load(&self.path) {
+            Ok(config) => config,
+            Err(errors) => {
+                tracing::error!(
+                    "reload ({trigger}) failed, still serving the previous apps: invalid config:\n{errors}"
+                );
+                return false;
+            }
+        };
+        self.overrides.apply(&mut config);
+        for warning in &config.warnings {
+            tracing::warn!("{warning}");
+        }
+        self.warn_about_restart(&running, &config);
+        let previous = self.service.current();
+        let loaded = tokio::task::block_in_place(|| {
+            self.loader.load(
+                &config.apps,
+                Some(&config.file),
+                &self.stores,
+                Some(previous.apps()),
+            )
+        });
+        let apps = match loaded {
+            Ok(apps) => apps,
+            Err(problems) => {
+                tracing::error!(
+                    "reload ({trigger}) failed, still serving the previous apps:\n{}",
+                    problems.join("\n")
+                );
+                return false;
+            }
+        };
+        let summary = Summary::between(previous.apps(), &apps);
+        self.service.replace(apps);
+        *running = config;
+        tracing::info!(
+            "reloaded ({trigger}) in {:.1} ms: {summary}",
+            started.elapsed().as_secs_f64() * 1000.0
+        );
+        true
+    }
+
+    fn warn_about_restart(&self, running: &Config, config: &Config) {
+        if self.overrides.listen.is_none() && config.listen_address != running.listen_address {
+            tracing::warn!(
+                "`listen_address` changed to {}: that takes a restart (still listening on {})",
+                config.listen_address,
+                running.listen_address
+            );
+        }
+        let stores = |config: &Config| -> Vec<StoreConfig> {
+            let mut stores = config.key_value_stores.clone();
+            stores.iter_mut().for_each(|store| store.line = 0);
+            stores
+        };
+        if config.data_dir != running.data_dir || stores(config) != stores(running) {
+            tracing::warn!(
+                "`data_dir` or `key_value_stores` changed: that takes a restart \
+                 (apps keep the stores the server started with)"
+            );
+        }
+    }
+
+    /// Reloads on every `SIGHUP`, for as long as the server runs. Listens
+    /// from the moment it is called (before the future runs), so that a
+    /// `SIGHUP` right after start-up cannot take the default action of ending
+    /// the process.
+    pub fn on_hangup(self: Arc<Self>) -> impl Future<Output = ()> + Send + 'static {
+        #[cfg(unix)]
+        let hangups = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup());
+        async move {
+            #[cfg(unix)]
+            {
+                let mut hangups = match hangups {
+                    Ok(hangups) => hangups,
+                    Err(error) => {
+                        tracing::warn!("cannot listen for SIGHUP, so it will not reload: {error}");
+                        return;
+                    }
+                };
+                while hangups.recv().await.is_some() {
+                    self.reload("SIGHUP");
+                }
+            }
+        }
+    }
+
+    /// Reloads when the config file or a local module changes (`--watch`).
+    pub async fn watch(self: Arc<Self>) {
+        if let Err(error) = self.clone().watch_files().await {
+            tracing::warn!("--watch stopped: {error:#}");
+        }
+    }
+
+    async fn watch_files(self: Arc<Self>) -> anyhow::Result<()> {
+        let (events, mut changes) = mpsc::unbounded_channel();
+        let mut watcher =
+            notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+                let _ = events.send(event);
+            })?;
+        let mut watched = Watched::default();
+        watched.update(&mut watcher, &self.running_config())?;
+        tracing::info!("watching {} files for changes", watched.files.len());
+        while let Some(event) = changes.recv().await {
+            if !watched.is_relevant(&event) {
+                continue;
+            }
+            // One reload per burst of edits.
+            while let Ok(Some(_)) = tokio::time::timeout(DEBOUNCE, changes.recv()).await {}
+            self.reload("file change");
+            watched.update(&mut watcher, &self.running_config())?;
+        }
+        Ok(())
+    }
+
+    fn running_config(&self) -> Config {
+        self.running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+}
+
+/// The files `--watch` looks at, through the directories that hold them:
+/// editors save by writing a new file and renaming it over the old one,
+/// which a watch on the file itself would lose.
+#[derive(Default)]
+struct Watched {
+    directories: BTreeSet<PathBuf>,
+    /// Each file as (its directory, canonical; its name).
+    files: BTreeSet<(PathBuf, std::ffi::OsString)>,
+}
+
+impl Watched {
+    fn update(
+        &mut self,
+        watcher: &mut impl notify::Watcher,
+        config: &Config,
+    ) -> notify::Result<()> {
+        let paths = std::iter::once(config.file.as_path())
+            .chain(config.apps.iter().map(|app| app.module_path.as_path()));
+        let files: BTreeSet<_> = paths.filter_map(split).collect();
+        let directories: BTreeSet<PathBuf> = files.iter().map(|(dir, _)| dir.clone()).collect();
+        for gone in self.directories.difference(&directories) {
+            let _ = watcher.unwatch(gone);
+        }
+        for new in directories.difference(&self.directories) {
+            watcher.watch(new, RecursiveMode::NonRecursive)?;
+        }
+        self.directories = directories;
+        self.files = files;
+        Ok(())
+    }
+
+    fn is_relevant(&self, event: &notify::Result<notify::Event>) -> bool {
+        let Ok(event) = event else {
+            return true;
+        };
+        !matches!(event.kind, EventKind::Access(_))
+            && event
+                .paths
+                .iter()
+                .filter_map(|path| split(path))
+                .any(|file| self.files.contains(&file))
+    }
+}
+
+/// A path as (its directory, canonical; its file name).
+fn split(path: &Path) -> Option<(PathBuf, std::ffi::OsString)> {
+    let name = path.file_name()?.to_owned();
+    let parent = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    Some((parent.canonicalize().ok()?, name))
+}
+
+/// What a reload changed, by app name.
+struct Summary {
+    added: usize,
+    removed: usize,
+    changed: usize,
+    unchanged: usize,
+}
+
+impl Summary {
+    fn between(old: &Apps, new: &Apps) -> Summary {
+        let old_by_name: HashMap<&str, _> = old
+            .iter()
+            .map(|app| (app.config.name.as_str(), app))
+            .collect();
+        let mut summary = Summary {
+            added: 0,
+            removed: 0,
+            changed: 0,
+            unchanged: 0,
+        };
+        for app in new.iter() {
+            match old_by_name.get(app.config.name.as_str()) {
+                None => summary.added += 1,
+                Some(old) if Arc::ptr_eq(old, app) => summary.unchanged += 1,
+                Some(_) => summary.changed += 1,
+            }
+        }
+        let new_names: BTreeSet<&str> = new.iter().map(|app| app.config.name.as_str()).collect();
+        summary.removed = old_by_name
+            .keys()
+            .filter(|name| !new_names.contains(*name))
+            .count();
+        summary
+    }
+}
+
+impl std::fmt::Display for Summary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} added, {} removed, {} changed, {} unchanged",
+            self.added, self.removed, self.changed, self.unchanged
+        )
+    }
+}

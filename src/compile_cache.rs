@@ -8,6 +8,11 @@
 //! wrote itself, so an entry whose checksum does not match is never handed to
 //! wasmtime: it is recompiled and rewritten, as is one wasmtime refuses (an
 //! entry from another version or configuration).
+//!
+//! The cache stays within a size ([`prune`]): each load marks its entry as
+//! used, and each write removes the least recently used beyond the limit.
+
+pub mod prune;
 
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash as _, Hasher as _};
@@ -24,10 +29,11 @@ use wasmtime::component::Component;
 const MAGIC: &[u8; 8] = b"swcache1";
 const CHECKSUM_LEN: usize = 32;
 
-/// Where compiled code is kept, or nowhere.
+/// Where compiled code is kept, or nowhere, and how much of it.
 #[derive(Debug, Clone, Default)]
 pub struct CompileCache {
     dir: Option<PathBuf>,
+    max_bytes: u64,
 }
 
 /// How a compiled artifact was obtained.
@@ -42,14 +48,28 @@ pub enum Source {
 impl CompileCache {
     /// No cache: every load compiles.
     pub fn disabled() -> Self {
-        Self { dir: None }
+        Self {
+            dir: None,
+            max_bytes: 0,
+        }
     }
 
     /// A cache in `dir`, created when the first entry is written.
     pub fn at(dir: impl Into<PathBuf>) -> Self {
         Self {
             dir: Some(dir.into()),
+            max_bytes: prune::DEFAULT_MAX_BYTES,
         }
+    }
+
+    /// The same cache, kept within `max_bytes`.
+    pub fn with_max_bytes(self, max_bytes: u64) -> Self {
+        Self { max_bytes, ..self }
+    }
+
+    /// Its directory, unless it is disabled.
+    pub fn dir(&self) -> Option<&Path> {
+        self.dir.as_deref()
     }
 
     /// `$XDG_CACHE_HOME/serverless-wasm`, else `$HOME/.cache/serverless-wasm`.
@@ -86,7 +106,10 @@ impl CompileCache {
                 // (its checksum matched), and wasmtime itself refuses code
                 // from another version or engine configuration.
                 match unsafe { A::deserialize(engine, &payload) } {
-                    Ok(artifact) => return Ok((artifact, Source::Cached)),
+                    Ok(artifact) => {
+                        prune::touch(&path);
+                        return Ok((artifact, Source::Cached));
+                    }
                     Err(error) => tracing::warn!(
                         "compile cache entry {} is stale, recompiling: {error:#}",
                         path.display()
@@ -106,6 +129,8 @@ impl CompileCache {
                 "cannot write compile cache entry {}: {error:#}",
                 path.display()
             );
+        } else if let Err(error) = prune::prune(dir, self.max_bytes) {
+            tracing::warn!("cannot prune the compile cache {}: {error}", dir.display());
         }
         Ok((artifact, Source::Compiled))
     }

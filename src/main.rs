@@ -12,7 +12,7 @@ use http::{HeaderName, HeaderValue, Method, Request, Response};
 use http_body_util::BodyExt as _;
 use serverless_wasm::abi::{RequestBody, ResponseBody, full_body};
 use serverless_wasm::app::{Apps, Loader};
-use serverless_wasm::compile_cache::CompileCache;
+use serverless_wasm::compile_cache::{CompileCache, prune};
 use serverless_wasm::config::{AppConfig, Config};
 use serverless_wasm::kv::Stores;
 use serverless_wasm::reload::{Overrides, Reloader};
@@ -46,6 +46,15 @@ enum Command {
     },
     /// Run one request through a module, without a server, and print the response.
     Run(RunArgs),
+    /// Show the compile cache (where, how many entries, how big), or prune it.
+    Cache {
+        /// First remove the least recently used entries until the cache holds
+        /// at most --cache-max-mb (0: remove all).
+        #[arg(long)]
+        prune: bool,
+        #[command(flatten)]
+        cache: CacheArgs,
+    },
 }
 
 #[derive(Args)]
@@ -76,6 +85,9 @@ struct CacheArgs {
     /// Compile every module, neither reading nor writing the cache.
     #[arg(long, conflicts_with = "cache_dir")]
     no_cache: bool,
+    /// Keep the cache within N MiB, removing the least recently used entries.
+    #[arg(long, value_name = "N", default_value_t = 1024)]
+    cache_max_mb: u64,
 }
 
 impl CacheArgs {
@@ -84,7 +96,7 @@ impl CacheArgs {
             return CompileCache::disabled();
         }
         match self.cache_dir.clone().or_else(CompileCache::default_dir) {
-            Some(dir) => CompileCache::at(dir),
+            Some(dir) => CompileCache::at(dir).with_max_bytes(self.cache_max_mb << 20),
             None => CompileCache::disabled(),
         }
     }
@@ -138,6 +150,7 @@ fn main() -> ExitCode {
         Some(Command::Serve(args)) => serve(args),
         Some(Command::Check { config, cache }) => check(&config, cache.cache()),
         Some(Command::Run(args)) => run(args),
+        Some(Command::Cache { prune, cache }) => cache_command(prune, &cache),
         None => serve(cli.serve),
     };
     // Flushes the log lines still queued, so they come before the error.
@@ -231,6 +244,56 @@ fn check(path: &Path, cache: CompileCache) -> anyhow::Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn cache_command(prune_first: bool, args: &CacheArgs) -> anyhow::Result<ExitCode> {
+    let cache = args.cache();
+    let Some(dir) = cache.dir() else {
+        bail!("there is no compile cache (--no-cache, or no $XDG_CACHE_HOME or $HOME)");
+    };
+    let max_bytes = args.cache_max_mb << 20;
+    if prune_first {
+        let pruned = prune::prune(dir, max_bytes)
+            .with_context(|| format!("cannot prune {}", dir.display()))?;
+        println!(
+            "{}: removed {} entries, {}",
+            dir.display(),
+            pruned.entries,
+            megabytes(pruned.bytes)
+        );
+    }
+    let entries = prune::entries(dir).with_context(|| format!("cannot read {}", dir.display()))?;
+    let total: u64 = entries.iter().map(|entry| entry.bytes).sum();
+    println!(
+        "{}: {} entries, {} (limit {})",
+        dir.display(),
+        entries.len(),
+        megabytes(total),
+        megabytes(max_bytes)
+    );
+    for entry in &entries {
+        let age = entry.used.elapsed().unwrap_or_default().as_secs();
+        println!(
+            "  {:>10}  used {:>6} ago  {}",
+            megabytes(entry.bytes),
+            human_age(age),
+            entry.name
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn megabytes(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / f64::from(1 << 20))
+}
+
+fn human_age(secs: u64) -> String {
+    match secs {
+        0..60 => format!("{secs}s"),
+        60..3600 => format!("{}m", secs / 60),
+        3600..86400 => format!("{}h", secs / 3600),
+        _ => format!("{}d", secs / 86400),
+    }
 }
 
 fn run(args: RunArgs) -> anyhow::Result<ExitCode> {

@@ -1,4 +1,4 @@
-//! `check` and `run` as a user types them.
+//! `check`, `run` and `cache` as a user types them.
 
 use crate::harness::{TestServer, guest, repo_path, run_binary, single_app};
 
@@ -155,4 +155,55 @@ fn no_cache_compiles_every_time() {
             "{log}"
         );
     }
+}
+
+#[test]
+fn cache_shows_and_prunes_the_compile_cache() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let cache = dir.path().to_str().expect("utf-8 path");
+    let config = repo_path("examples/config.toml");
+    let checked = run_binary(&[
+        "check",
+        config.to_str().expect("utf-8"),
+        "--cache-dir",
+        cache,
+    ]);
+    assert!(
+        checked.status.success(),
+        "{}",
+        String::from_utf8_lossy(&checked.stderr)
+    );
+    let shown = run_binary(&["cache", "--cache-dir", cache]);
+    let text = String::from_utf8_lossy(&shown.stdout);
+    assert!(
+        shown.status.success(),
+        "{}",
+        String::from_utf8_lossy(&shown.stderr)
+    );
+    assert!(text.contains(": 3 entries,"), "{text}");
+    assert_eq!(text.matches(".module").count(), 3, "{text}");
+
+    let pruned = run_binary(&[
+        "cache",
+        "--prune",
+        "--cache-max-mb",
+        "0",
+        "--cache-dir",
+        cache,
+    ]);
+    let text = String::from_utf8_lossy(&pruned.stdout);
+    assert!(text.contains("removed 3 entries"), "{text}");
+    assert!(text.contains(": 0 entries,"), "{text}");
+
+    // A cache limited to 0 MiB keeps nothing it writes.
+    let limited = ["--cache-dir", cache, "--cache-max-mb", "0"];
+    let checked = run_binary(&[&["check", config.to_str().expect("utf-8")][..], &limited].concat());
+    assert!(
+        checked.status.success(),
+        "{}",
+        String::from_utf8_lossy(&checked.stderr)
+    );
+    let text =
+        String::from_utf8_lossy(&run_binary(&["cache", "--cache-dir", cache]).stdout).into_owned();
+    assert!(text.contains(": 0 entries,"), "{text}");
 }

@@ -587,12 +587,15 @@ main() {
   load_test
   startup_test
   meta elapsed_minutes "$(((SECONDS - STARTED + 30) / 60))"
-  # bench/state.sh's section (the key-value benchmarks) is kept as it is.
+  # The sections of bench/state.sh (key-value) and bench/reload.sh are kept.
   cat "$REPO/bench/notes.md" >"$RESULTS/notes.md"
-  if [[ -f $REPO/bench/state.md ]]; then
-    printf '\n' >>"$RESULTS/notes.md"
-    cat "$REPO/bench/state.md" >>"$RESULTS/notes.md"
-  fi
+  local section
+  for section in "$REPO/bench/state.md" "$REPO/bench/reload.md"; do
+    if [[ -f $section ]]; then
+      printf '\n' >>"$RESULTS/notes.md"
+      cat "$section" >>"$RESULTS/notes.md"
+    fi
+  done
   "$BIN/report" "$RESULTS" "$MARKDOWN" "$CHART" bench/chart.svg "$RESULTS/notes.md"
   log "wrote $(show "$MARKDOWN") and $(show "$CHART")"
 }

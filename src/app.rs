@@ -162,16 +162,20 @@ impl Loader {
         let kept = previous.map(|apps| &apps.compiled);
         let compiled = compile_all(&self.abis, &self.engine, &modules, &wanted, kept);
         let (cached, compiled_now) = self.engine.cache_counts();
+        let reused = wanted
+            .iter()
+            .filter(|key| kept.is_some_and(|kept| kept.contains_key(key)))
+            .count();
+        let reused = match reused {
+            0 => String::new(),
+            n => format!(", {n} kept from before the reload"),
+        };
         tracing::info!(
-            "loaded {} modules in {:.2} s ({} from the compile cache, {} compiled, {} kept)",
+            "loaded {} modules in {:.2} s ({} from the compile cache, {} compiled{reused})",
             wanted.len(),
             started.elapsed().as_secs_f64(),
             cached - cached_before,
             compiled_now - compiled_before,
-            wanted
-                .iter()
-                .filter(|key| kept.is_some_and(|k| k.contains_key(key)))
-                .count(),
         );
 
         let mut apps = Vec::with_capacity(configs.len());

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::io::IsTerminal as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -12,7 +12,6 @@ use std::time::Instant;
 use http::header::CONTENT_LENGTH;
 use http::{Request, Response};
 use http_body_util::{BodyExt as _, Limited};
-use sha2::{Digest as _, Sha256};
 
 use crate::abi::classic::{ClassicAbi, ClassicModule};
 use crate::abi::wagi::{COMMAND_ENTRY, WagiAbi, WagiModule};
@@ -22,6 +21,7 @@ use crate::compile_cache::CompileCache;
 use crate::config::{AppConfig, DEFAULT_FUNCTION};
 use crate::context::AppContext;
 use crate::engine::WasmEngine;
+use crate::fetch::{self, Modules, module_key};
 use crate::kv::Stores;
 
 /// One configured app, ready to serve.
@@ -98,7 +98,8 @@ impl Apps {
         cache: CompileCache,
         stores: &Stores,
     ) -> Result<Apps, Vec<String>> {
-        Loader::new(cache)?.load(configs, source, stores, None)
+        let modules = fetch::read_local(configs);
+        Loader::new(cache)?.load(configs, &modules, source, stores, None)
     }
 
     pub fn get(&self, index: usize) -> Option<&Arc<App>> {
@@ -144,23 +145,23 @@ impl Loader {
     pub fn load(
         &self,
         configs: &[AppConfig],
+        modules: &Modules,
         source: Option<&Path>,
         stores: &Stores,
         previous: Option<&Apps>,
     ) -> Result<Apps, Vec<String>> {
         let started = Instant::now();
         let (cached_before, compiled_before) = self.engine.cache_counts();
-        let modules = read_all(configs);
         let mut wanted: Vec<CompiledKey> = Vec::new();
         for config in configs {
             if let Some(Ok(module)) = modules.get(&module_key(config)) {
-                wanted.push((module.digest, config.abi));
+                wanted.push((*module.digest.as_bytes(), config.abi));
             }
         }
         wanted.sort();
         wanted.dedup();
         let kept = previous.map(|apps| &apps.compiled);
-        let compiled = compile_all(&self.abis, &self.engine, &modules, &wanted, kept);
+        let compiled = compile_all(&self.abis, &self.engine, modules, &wanted, kept);
         let (cached, compiled_now) = self.engine.cache_counts();
         let reused = wanted
             .iter()
@@ -181,14 +182,18 @@ impl Loader {
         let mut apps = Vec::with_capacity(configs.len());
         let mut problems = Vec::new();
         for config in configs {
-            let module = match &modules[&module_key(config)] {
-                Ok(module) => module,
-                Err(error) => {
+            let module = match modules.get(&module_key(config)) {
+                Some(Ok(module)) => module,
+                Some(Err(error)) => {
                     problems.push(located(source, config, error));
                     continue;
                 }
+                None => {
+                    problems.push(located(source, config, "its module was not fetched"));
+                    continue;
+                }
             };
-            let key = (module.digest, config.abi);
+            let key = (*module.digest.as_bytes(), config.abi);
             let unchanged = previous.and_then(|apps| {
                 apps.iter()
                     .find(|app| app.module == key && same_config(&app.config, config))
@@ -282,45 +287,15 @@ impl Compiled {
     }
 }
 
-/// Where an app's module is read from, and the ABI it is asked to speak.
-type ModuleKey = (PathBuf, Option<AbiKind>);
 /// A module's content (SHA-256) and the ABI it is asked to speak.
 type CompiledKey = ([u8; 32], Option<AbiKind>);
-
-fn module_key(config: &AppConfig) -> ModuleKey {
-    (config.module_path.clone(), config.abi)
-}
-
-/// A module's bytes as read, WebAssembly text already turned into binary.
-struct ModuleBytes {
-    wasm: Vec<u8>,
-    digest: [u8; 32],
-}
-
-/// Reads each distinct module once.
-fn read_all(configs: &[AppConfig]) -> HashMap<ModuleKey, Result<ModuleBytes, String>> {
-    let mut modules = HashMap::new();
-    for config in configs {
-        modules.entry(module_key(config)).or_insert_with(|| {
-            let path = &config.module_path;
-            let bytes =
-                std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-            let wasm = wat::parse_bytes(&bytes)
-                .map_err(|e| format!("{e}"))?
-                .into_owned();
-            let digest = Sha256::digest(&wasm).into();
-            Ok(ModuleBytes { wasm, digest })
-        });
-    }
-    modules
-}
 
 /// Compiles each of `wanted` once, on as many threads as there are cores
 /// (wasmtime also parallelises within a module), except those in `kept`.
 fn compile_all(
     abis: &Abis,
     engine: &WasmEngine,
-    modules: &HashMap<ModuleKey, Result<ModuleBytes, String>>,
+    modules: &Modules,
     wanted: &[CompiledKey],
     kept: Option<&HashMap<CompiledKey, Compiled>>,
 ) -> HashMap<CompiledKey, Result<Compiled, Vec<String>>> {
@@ -331,7 +306,10 @@ fn compile_all(
             results.insert(*key, Ok(module.clone()));
             continue;
         }
-        let bytes = modules.values().flatten().find(|m| m.digest == key.0);
+        let bytes = modules
+            .values()
+            .flatten()
+            .find(|m| *m.digest.as_bytes() == key.0);
         if let Some(bytes) = bytes {
             todo.push((*key, &bytes.wasm));
         }
@@ -409,6 +387,6 @@ fn located(source: Option<&Path>, config: &AppConfig, message: &str) -> String {
             config.line,
             config.name
         ),
-        None => format!("{}: {message}", config.module_path.display()),
+        None => format!("{}: {message}", config.source),
     }
 }

@@ -14,9 +14,11 @@ use serverless_wasm::abi::{RequestBody, ResponseBody, full_body};
 use serverless_wasm::app::{Apps, Loader};
 use serverless_wasm::compile_cache::{CompileCache, prune};
 use serverless_wasm::config::{AppConfig, Config};
+use serverless_wasm::fetch::{fetch_all, human_age};
 use serverless_wasm::kv::Stores;
 use serverless_wasm::reload::{Overrides, Reloader};
 use serverless_wasm::server::{Server, Service};
+use serverless_wasm::sources::{SourceOptions, Sources, install_tls_provider};
 use std::sync::Arc;
 
 /// Runs WebAssembly functions behind one HTTP server.
@@ -138,6 +140,8 @@ struct RunArgs {
 }
 
 fn main() -> ExitCode {
+    // Before any HTTPS client exists (module sources, guests' outgoing HTTPS).
+    install_tls_provider();
     let log_writer = match serverless_wasm::logging::init() {
         Ok(guard) => guard,
         Err(error) => {
@@ -186,6 +190,16 @@ fn open_stores(config: &Config) -> anyhow::Result<Stores> {
     })
 }
 
+/// Module sources, caching remote modules in `data_dir/modules`.
+fn open_sources(config: &Config) -> anyhow::Result<Sources> {
+    Sources::new(&config.data_dir, SourceOptions::default()).with_context(|| {
+        format!(
+            "cannot open the module cache in {}",
+            config.data_dir.display()
+        )
+    })
+}
+
 fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let Some(path) = args.config else {
         bail!("no config file given; usage: serverless-wasm [serve] CONFIG.toml (see --help)");
@@ -197,19 +211,21 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let mut config = load_config(&path)?;
     overrides.apply(&mut config);
     let stores = open_stores(&config)?;
+    let sources = open_sources(&config)?;
     let loader = Loader::new(args.cache.cache()).map_err(cannot_load)?;
-    let apps = loader
-        .load(&config.apps, Some(&config.file), &stores, None)
-        .map_err(cannot_load)?;
-    let service = Arc::new(Service::new(apps));
     let address = overrides
         .listen
         .clone()
         .unwrap_or_else(|| config.listen_address.clone());
     runtime()?.block_on(async {
+        let modules = fetch_all(&config.apps, &sources).await;
+        let apps = loader
+            .load(&config.apps, &modules, Some(&config.file), &stores, None)
+            .map_err(cannot_load)?;
+        let service = Arc::new(Service::new(apps));
         let server = Server::bind(&address, service.clone()).await?;
         let reloader = Arc::new(Reloader::new(
-            path, overrides, loader, stores, service, config,
+            path, overrides, loader, sources, stores, service, config,
         ));
         tokio::spawn(reloader.clone().on_hangup());
         tracing::info!("listening on http://{}", server.local_addr()?);
@@ -223,8 +239,19 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
 
 fn check(path: &Path, cache: CompileCache) -> anyhow::Result<ExitCode> {
     let config = load_config(path)?;
+    let sources = open_sources(&config)?;
+    let modules = runtime()?.block_on(fetch_all(&config.apps, &sources));
     // Opening no store keeps `check` from locking a running server's data.
-    let apps = Apps::load(&config.apps, Some(&config.file), cache, &Stores::none())
+    let apps = Loader::new(cache)
+        .and_then(|loader| {
+            loader.load(
+                &config.apps,
+                &modules,
+                Some(&config.file),
+                &Stores::none(),
+                None,
+            )
+        })
         .map_err(cannot_load)?;
     println!(
         "{}: {} apps, all modules compiled and linked",
@@ -239,7 +266,7 @@ fn check(path: &Path, cache: CompileCache) -> anyhow::Result<ExitCode> {
             config.route.to_string(),
             config.name,
             app.abi().name(),
-            config.module_path.display(),
+            config.source,
             config.function
         );
     }
@@ -285,15 +312,6 @@ fn cache_command(prune_first: bool, args: &CacheArgs) -> anyhow::Result<ExitCode
 
 fn megabytes(bytes: u64) -> String {
     format!("{:.1} MiB", bytes as f64 / f64::from(1 << 20))
-}
-
-fn human_age(secs: u64) -> String {
-    match secs {
-        0..60 => format!("{secs}s"),
-        60..3600 => format!("{}m", secs / 60),
-        3600..86400 => format!("{}h", secs / 3600),
-        _ => format!("{}d", secs / 86400),
-    }
 }
 
 fn run(args: RunArgs) -> anyhow::Result<ExitCode> {

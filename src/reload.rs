@@ -16,8 +16,10 @@ use tokio::sync::mpsc;
 
 use crate::app::{Apps, Loader};
 use crate::config::{Config, StoreConfig};
+use crate::fetch::fetch_all;
 use crate::kv::Stores;
 use crate::server::Service;
+use crate::sources::{SourceUrl, Sources};
 
 /// Edits closer together than this are one reload: an editor's save is
 /// often several writes and a rename.
@@ -42,6 +44,7 @@ pub struct Reloader {
     path: PathBuf,
     overrides: Overrides,
     loader: Loader,
+    sources: Sources,
     stores: Stores,
     service: Arc<Service>,
     /// The config being served; held for the whole of a reload, so that
@@ -54,6 +57,7 @@ impl Reloader {
         path: PathBuf,
         overrides: Overrides,
         loader: Loader,
+        sources: Sources,
         stores: Stores,
         service: Arc<Service>,
         running: Config,
@@ -62,6 +66,7 @@ impl Reloader {
             path,
             overrides,
             loader,
+            sources,
             stores,
             service,
             running: Mutex::new(running),
@@ -89,8 +94,11 @@ impl Reloader {
         self.warn_about_restart(&running, &config);
         let previous = self.service.current();
         let loaded = tokio::task::block_in_place(|| {
+            let fetching = fetch_all(&config.apps, &self.sources);
+            let modules = tokio::runtime::Handle::current().block_on(fetching);
             self.loader.load(
                 &config.apps,
+                &modules,
                 Some(&config.file),
                 &self.stores,
                 Some(previous.apps()),
@@ -213,8 +221,11 @@ impl Watched {
         watcher: &mut impl notify::Watcher,
         config: &Config,
     ) -> notify::Result<()> {
-        let paths = std::iter::once(config.file.as_path())
-            .chain(config.apps.iter().map(|app| app.module_path.as_path()));
+        let modules = config.apps.iter().filter_map(|app| match &app.source {
+            SourceUrl::File(path) => Some(path.as_path()),
+            _ => None,
+        });
+        let paths = std::iter::once(config.file.as_path()).chain(modules);
         let files: BTreeSet<_> = paths.filter_map(split).collect();
         let directories: BTreeSet<PathBuf> = files.iter().map(|(dir, _)| dir.clone()).collect();
         for gone in self.directories.difference(&directories) {

@@ -15,6 +15,7 @@ use toml::Spanned;
 use toml::de::{DeTable, DeValue, ValueDeserializer};
 
 mod keys;
+mod modules;
 mod stores;
 
 use keys::{field_names, unknown_key_message};
@@ -24,6 +25,7 @@ use stores::{RawStore, check_max_keys};
 use crate::abi::AbiKind;
 use crate::outbound::{self, AllowedHosts, HostPattern};
 use crate::router::{Methods, Route};
+use crate::sources::{Digest, SourceUrl};
 
 pub const DEFAULT_LISTEN_ADDRESS: &str = "127.0.0.1:8080";
 pub const DEFAULT_FUNCTION: &str = "handle";
@@ -65,7 +67,9 @@ pub struct AppConfig {
     pub name: String,
     /// `file_path` resolved against the config file's directory, or against the working
     /// directory when only found there (with a warning).
-    pub module_path: PathBuf,
+    pub source: SourceUrl,
+    /// The SHA-256 the module must have (`digest = "sha256:<hex>"`).
+    pub digest: Option<Digest>,
     pub function: String,
     pub methods: Methods,
     pub route: Route,
@@ -114,7 +118,8 @@ impl AppConfig {
     pub fn for_module(module_path: PathBuf) -> AppConfig {
         AppConfig {
             name: file_stem(&module_path),
-            module_path,
+            source: SourceUrl::File(module_path),
+            digest: None,
             function: DEFAULT_FUNCTION.to_owned(),
             methods: Methods::Any,
             route: Route::Prefix(String::new()),
@@ -233,6 +238,8 @@ struct RawTop {
 struct RawApp {
     name: Option<Spanned<String>>,
     file_path: Option<Spanned<String>>,
+    source: Option<Spanned<String>>,
+    digest: Option<Spanned<String>>,
     function: Option<Spanned<String>>,
     method: Option<Spanned<MethodNames>>,
     url_path: Option<Spanned<String>>,
@@ -338,7 +345,11 @@ struct AppDraft {
     number: usize,
     line: usize,
     name: Option<Located<String>>,
+    /// The module source as written (`file_path` or `source`).
     file_path: Located<String>,
+    /// The source when it is a URL; a plain path is resolved later.
+    source: Option<SourceUrl>,
+    digest: Option<Digest>,
     function: String,
     methods: Methods,
     route: Located<Route>,
@@ -574,7 +585,8 @@ impl<'a> Reader<'a> {
         let line = section.line(self.text);
         let settings = self.read_settings(&settings, &section, defaults);
         let name = self.check_optional(&own.name, section.key("name"), check_name);
-        let file_path = self.check_required(&own.file_path, &section, "file_path", check_not_empty);
+        let (file_path, source) = self.read_source(&own, &section);
+        let digest = self.check_optional(&own.digest, section.key("digest"), Digest::parse);
         let function = self.check_optional(&own.function, section.key("function"), check_not_empty);
         let methods = self.read_methods(&own.method, &section);
         let route = self.check_required(&own.url_path, &section, "url_path", Route::parse);
@@ -589,6 +601,8 @@ impl<'a> Reader<'a> {
             line,
             name: name?,
             file_path: file_path?,
+            source: source?,
+            digest: digest?.map(|digest| digest.value),
             function: present_or(function, DEFAULT_FUNCTION.to_owned()),
             methods: methods?,
             route: route?,
@@ -899,7 +913,10 @@ impl<'a> Reader<'a> {
     }
 
     fn finish_app(&mut self, draft: AppDraft, name: String) -> AppConfig {
-        let module_path = self.resolve_module_path(&draft.file_path);
+        let source = match draft.source {
+            Some(source) => source,
+            None => SourceUrl::File(self.resolve_module_path(&draft.file_path)),
+        };
         let files = draft
             .files
             .into_iter()
@@ -912,7 +929,8 @@ impl<'a> Reader<'a> {
         }
         AppConfig {
             name,
-            module_path,
+            source,
+            digest: draft.digest,
             function: draft.function,
             methods: draft.methods,
             route: draft.route.value,

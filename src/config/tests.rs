@@ -96,8 +96,8 @@ fn loads_the_original_sample_config() {
     };
     assert_eq!(hello.name, "testfunc");
     assert_eq!(
-        hello.module_path,
-        Path::new("examples").join("./samples/testfunc.wasm")
+        hello.source,
+        SourceUrl::File(Path::new("examples").join("./samples/testfunc.wasm"))
     );
     assert_eq!(hello.function, "hello");
     assert_eq!(hello.methods, get(&["GET"]));
@@ -362,7 +362,7 @@ fn known_keys_in_the_wrong_table_say_where_they_belong() {
 fn unknown_keys_in_nested_tables_are_named_by_their_path() {
     assert_error(
         &format!("{}[applications.limits]\ntimeout = 1\n", app("/a", "")),
-        "examples/config.toml:5: `applications[1].limits`: unknown key; expected one of `name`, `file_path`, \
+        "examples/config.toml:5: `applications[1].limits`: unknown key; expected one of `name`, `file_path`, `source`, `digest`, \
          `function`, `method`, `url_path`, `env`, `abi`, `files`, `reuse`, `key_value_stores`, `max_keys`, `timeout_ms`, `memory_limit_mb`, `max_request_body_bytes`, \
          `allowed_outbound_hosts`",
     );
@@ -694,7 +694,7 @@ fn load_resolves_module_paths_against_the_config_directory() {
         &app("/a", "").replace("a.wasm", "modules/m.wasm"),
     );
     let config = Config::load(&config_file).unwrap_or_else(|errors| panic!("{errors}"));
-    assert_eq!(config.apps[0].module_path, module);
+    assert_eq!(config.apps[0].source, SourceUrl::File(module));
     assert_eq!(
         config.warnings.len(),
         1,
@@ -727,8 +727,14 @@ fn module_found_only_relative_to_the_working_directory_is_used_with_one_warning(
         .concat()
         .replace("a.wasm", &written);
     let config = Config::parse(&apps, &config_file).unwrap_or_else(|errors| panic!("{errors}"));
-    assert_eq!(config.apps[0].module_path, Path::new(&written));
-    assert_eq!(config.apps[1].module_path, Path::new(&written));
+    assert_eq!(
+        config.apps[0].source,
+        SourceUrl::File(Path::new(&written).into())
+    );
+    assert_eq!(
+        config.apps[1].source,
+        SourceUrl::File(Path::new(&written).into())
+    );
     let fallback_warnings: Vec<&String> = config
         .warnings
         .iter()
@@ -741,7 +747,10 @@ fn module_found_only_relative_to_the_working_directory_is_used_with_one_warning(
 #[test]
 fn module_found_nowhere_keeps_the_config_relative_path() {
     let config = parse(&app("/a", ""));
-    assert_eq!(config.apps[0].module_path, Path::new("examples/a.wasm"));
+    assert_eq!(
+        config.apps[0].source,
+        SourceUrl::File(Path::new("examples/a.wasm").into())
+    );
     assert_eq!(config.warnings.len(), 1, "{:?}", config.warnings);
 }
 
@@ -749,7 +758,7 @@ fn module_found_nowhere_keeps_the_config_relative_path() {
 fn for_module_serves_everything_with_defaults() {
     let app = AppConfig::for_module(PathBuf::from("dir/echo.wasm"));
     assert_eq!(app.name, "echo");
-    assert_eq!(app.module_path, Path::new("dir/echo.wasm"));
+    assert_eq!(app.source, SourceUrl::File("dir/echo.wasm".into()));
     assert_eq!(app.function, "handle");
     assert_eq!(app.methods, Methods::Any);
     assert_eq!(app.route.to_string(), "/...");
@@ -828,6 +837,8 @@ fn known_keys_come_from_the_structs() {
         [
             "name",
             "file_path",
+            "source",
+            "digest",
             "function",
             "method",
             "url_path",

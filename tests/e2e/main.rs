@@ -14,6 +14,7 @@ mod outbound;
 mod reload;
 mod routing;
 mod server;
+mod sources;
 mod standard_guests;
 mod state_classic;
 mod state_components;

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use crate::harness::TestServer;
 
 /// A classic module answering `text`.
-fn greeting(text: &str) -> String {
+pub fn greeting(text: &str) -> String {
     format!(
         r#"(module
   (import "env" "response_set_body" (func $body (param i32 i64)))

@@ -1,0 +1,166 @@
+//! Module sources through the real server: a module served over HTTP by the
+//! test, pinned by digest, refused when it does not match or is not there,
+//! and served from the module cache when its server is gone at start-up.
+
+use std::collections::HashMap;
+use std::io::{BufRead as _, BufReader, Write as _};
+use std::net::{SocketAddr, TcpListener};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use sha2::{Digest as _, Sha256};
+
+use crate::harness::TestServer;
+use crate::reload::greeting;
+
+/// A small HTTP server of modules, by path; stopped (its port closed) on drop.
+struct ModuleServer {
+    addr: SocketAddr,
+    files: Arc<Mutex<HashMap<String, Vec<u8>>>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl ModuleServer {
+    fn start() -> ModuleServer {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("address");
+        let files = Arc::new(Mutex::new(HashMap::<String, Vec<u8>>::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (served, stopping) = (files.clone(), stop.clone());
+        let thread = std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                if stopping.load(Ordering::Relaxed) {
+                    break;
+                }
+                let Ok(mut stream) = stream else { continue };
+                let mut line = String::new();
+                let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+                if reader.read_line(&mut line).is_err() {
+                    continue;
+                }
+                // The rest of the head, up to the blank line.
+                let mut header = String::new();
+                while reader.read_line(&mut header).is_ok_and(|n| n > 2) {
+                    header.clear();
+                }
+                let path = line.split(' ').nth(1).unwrap_or("/").to_string();
+                let body = served.lock().unwrap().get(&path).cloned();
+                let _ = match body {
+                    Some(body) => {
+                        let etag = format!("{:x}", Sha256::digest(&body));
+                        write!(
+                            stream,
+                            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nETag: \"{etag}\"\r\nConnection: close\r\n\r\n",
+                            body.len()
+                        )
+                        .and_then(|()| stream.write_all(&body))
+                    }
+                    None => stream.write_all(
+                        b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                    ),
+                };
+            }
+        });
+        ModuleServer {
+            addr,
+            files,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    fn put(&self, path: &str, body: &str) {
+        self.files
+            .lock()
+            .unwrap()
+            .insert(path.into(), body.as_bytes().to_vec());
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+}
+
+impl Drop for ModuleServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        // Wakes the accept loop so that it sees the flag and closes the port.
+        let _ = std::net::TcpStream::connect(self.addr);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn config(data_dir: &std::path::Path, source: &str, extra: &str) -> String {
+    format!(
+        "data_dir = \"{}\"\n[[applications]]\nname = \"hello\"\nsource = \"{source}\"\n\
+         method = \"GET\"\nurl_path = \"/\"\n{extra}",
+        data_dir.display()
+    )
+}
+
+fn sha256(text: &str) -> String {
+    format!("sha256:{:x}", Sha256::digest(text.as_bytes()))
+}
+
+#[test]
+fn an_http_module_is_served_and_pinned() {
+    let modules = ModuleServer::start();
+    let module = greeting("from http");
+    modules.put("/m/hello.wat", &module);
+    let data = tempfile::tempdir().expect("temp dir");
+    let url = modules.url("/m/hello.wat");
+
+    let pinned = format!("digest = \"{}\"\n", sha256(&module));
+    let server = TestServer::start(&config(data.path(), &url, &pinned));
+    assert_eq!(server.get("/").text(), "from http");
+    drop(server);
+
+    let wrong = format!("digest = \"{}\"\n", sha256("something else"));
+    let log = TestServer::try_start(&config(data.path(), &url, &wrong))
+        .err()
+        .expect("refused");
+    assert!(
+        log.contains(&format!(
+            "expected {}, got {}",
+            sha256("something else"),
+            sha256(&module)
+        )),
+        "{log}"
+    );
+
+    let log = TestServer::try_start(&config(data.path(), &modules.url("/nope.wat"), ""))
+        .err()
+        .expect("refused");
+    assert!(log.contains("HTTP 404 from"), "{log}");
+}
+
+#[test]
+fn with_its_server_down_a_module_comes_from_the_cache() {
+    let modules = ModuleServer::start();
+    modules.put("/hello.wat", &greeting("cached"));
+    let url = modules.url("/hello.wat");
+    let data = tempfile::tempdir().expect("temp dir");
+    let server = TestServer::start(&config(data.path(), &url, ""));
+    assert_eq!(server.get("/").text(), "cached");
+    drop(server);
+    drop(modules);
+
+    let server = TestServer::start(&config(data.path(), &url, ""));
+    assert_eq!(server.get("/").text(), "cached");
+    let log = server.wait_for_log("serving the copy of");
+    assert!(
+        log.contains(&format!("serving the copy of {url} fetched")),
+        "{log}"
+    );
+    drop(server);
+
+    // Without a copy there is nothing to serve: the app is refused.
+    let empty = tempfile::tempdir().expect("temp dir");
+    let log = TestServer::try_start(&config(empty.path(), &url, ""))
+        .err()
+        .expect("refused");
+    assert!(log.contains(&url), "{log}");
+}

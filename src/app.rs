@@ -57,6 +57,11 @@ impl App {
             .unwrap_or(Err(GuestError::Timeout(limits.timeout)))
     }
 
+    /// The SHA-256 of the module it runs, as fetched.
+    pub fn module_digest(&self) -> [u8; 32] {
+        self.module.0
+    }
+
     /// The ABI this app's guest speaks.
     pub fn abi(&self) -> AbiKind {
         self.guest.kind()

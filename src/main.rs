@@ -192,7 +192,11 @@ fn open_stores(config: &Config) -> anyhow::Result<Stores> {
 
 /// Module sources, caching remote modules in `data_dir/modules`.
 fn open_sources(config: &Config) -> anyhow::Result<Sources> {
-    Sources::new(&config.data_dir, SourceOptions::default()).with_context(|| {
+    let options = SourceOptions {
+        s3_endpoint: config.s3_endpoint.clone(),
+        ..SourceOptions::default()
+    };
+    Sources::new(&config.data_dir, options).with_context(|| {
         format!(
             "cannot open the module cache in {}",
             config.data_dir.display()
@@ -228,6 +232,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             path, overrides, loader, sources, stores, service, config,
         ));
         tokio::spawn(reloader.clone().on_hangup());
+        tokio::spawn(reloader.clone().poll_sources());
         tracing::info!("listening on http://{}", server.local_addr()?);
         if args.watch {
             tokio::spawn(reloader.watch());

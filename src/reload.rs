@@ -1,7 +1,7 @@
 //! Live reload: reading the config again, loading every new or changed app
 //! beside the ones being served, and swapping the whole set in at once; or,
 //! when anything fails, keeping the old apps and saying why. What triggers a
-//! reload lives here too: `SIGHUP` and `serve --watch`.
+//! reload lives here too: `SIGHUP`, `serve --watch` and `poll_seconds`.
 //!
 //! A reload changes apps only. The listener and the key-value stores are
 //! opened once; a config that changes them says so and the rest applies.
@@ -19,11 +19,13 @@ use crate::config::{Config, StoreConfig};
 use crate::fetch::fetch_all;
 use crate::kv::Stores;
 use crate::server::Service;
-use crate::sources::{SourceUrl, Sources};
+use crate::sources::{Origin, SourceUrl, Sources};
 
 /// Edits closer together than this are one reload: an editor's save is
 /// often several writes and a rename.
 const DEBOUNCE: Duration = Duration::from_millis(200);
+/// How often a server without `poll_seconds` looks whether a reload set it.
+const IDLE_POLL: Duration = Duration::from_secs(5);
 
 /// What the command line set over the config, kept over every reload.
 #[derive(Debug, Clone, Default)]
@@ -167,6 +169,47 @@ impl Reloader {
                 }
             }
         }
+    }
+
+    /// Every `poll_seconds`, revalidates each remote module source (a 304
+    /// when unchanged) and reloads if one has new content.
+    pub async fn poll_sources(self: Arc<Self>) {
+        loop {
+            let every = self.running_config().poll;
+            tokio::time::sleep(every.unwrap_or(IDLE_POLL)).await;
+            if every.is_none() {
+                continue;
+            }
+            if let Some(source) = self.changed_source().await {
+                self.reload(&format!("{source} changed"));
+            }
+        }
+    }
+
+    /// The first remote source whose content is not what its app runs.
+    async fn changed_source(&self) -> Option<String> {
+        let deployment = self.service.current();
+        let mut checked = BTreeSet::new();
+        for app in deployment.apps().iter() {
+            let source = &app.config.source;
+            // A file is --watch's business; a pinned module cannot change.
+            if matches!(source, SourceUrl::File(_)) || app.config.digest.is_some() {
+                continue;
+            }
+            if !checked.insert(source.to_string()) {
+                continue;
+            }
+            match self.sources.fetch(source, None).await {
+                Ok(fetched) if fetched.origin == Origin::Fresh => {
+                    if *fetched.digest.as_bytes() != app.module_digest() {
+                        return Some(source.to_string());
+                    }
+                }
+                Ok(_) => {}
+                Err(error) => tracing::debug!("poll of {source}: {error}"),
+            }
+        }
+        None
     }
 
     /// Reloads when the config file or a local module changes (`--watch`).

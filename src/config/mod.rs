@@ -52,6 +52,10 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// The `[key_value_stores.<label>]` tables, in file order.
     pub key_value_stores: Vec<StoreConfig>,
+    /// How often remote module sources are revalidated (`poll_seconds`).
+    pub poll: Option<Duration>,
+    /// The S3 endpoint for `s3://` sources (`s3_endpoint`), else `AWS_ENDPOINT_URL`.
+    pub s3_endpoint: Option<String>,
     /// Problems that do not stop the server, one line each, for the operator.
     pub warnings: Vec<String>,
 }
@@ -225,6 +229,8 @@ impl std::error::Error for ConfigError {}
 struct RawTop {
     listen_address: Option<Spanned<String>>,
     data_dir: Option<Spanned<String>>,
+    poll_seconds: Option<Spanned<u64>>,
+    s3_endpoint: Option<Spanned<String>>,
     #[serde(rename = "key_value_stores")]
     _key_value_stores: Option<IgnoredAny>,
     #[serde(rename = "defaults")]
@@ -456,6 +462,8 @@ impl<'a> Reader<'a> {
             apps: Vec::new(),
             data_dir: self.relative_to_config(DEFAULT_DATA_DIR),
             key_value_stores: Vec::new(),
+            poll: None,
+            s3_endpoint: None,
             warnings: Vec::new(),
         };
         let Ok(top) = self.open_section(root, String::new(), Scope::Top) else {
@@ -464,6 +472,7 @@ impl<'a> Reader<'a> {
         if let Ok(raw) = self.deserialize::<RawTop>(&top) {
             config.listen_address = self.read_listen_address(&raw, &top);
             config.data_dir = self.read_data_dir(&raw.data_dir);
+            (config.poll, config.s3_endpoint) = self.read_source_settings(&raw);
         }
         config.key_value_stores = self.read_stores(&top);
         let defaults = self.read_defaults(&top);

@@ -1,12 +1,46 @@
 //! Where an app's module comes from: `file_path` or its synonym `source`
 //! (a path, `file://`, `http(s)://` or `s3://`), and the `digest` it must have.
 
+use std::time::Duration;
+
 use toml::Spanned;
 
-use super::{Located, RawApp, Reader, Reported, Section, check_not_empty};
+use super::{Located, RawApp, RawTop, Reader, Reported, Section, check_not_empty};
 use crate::sources::SourceUrl;
 
+/// At least this long between revalidations of every remote source.
+const POLL_SECONDS: std::ops::RangeInclusive<u64> = 1..=86_400;
+
 impl Reader<'_> {
+    /// `poll_seconds` and `s3_endpoint`, the top-level source settings.
+    pub(super) fn read_source_settings(
+        &mut self,
+        raw: &RawTop,
+    ) -> (Option<Duration>, Option<String>) {
+        let poll = self.check_optional(&raw.poll_seconds, "poll_seconds".into(), |n: &u64| {
+            if POLL_SECONDS.contains(n) {
+                Ok(Duration::from_secs(*n))
+            } else {
+                Err(format!(
+                    "must be {} to {} seconds",
+                    POLL_SECONDS.start(),
+                    POLL_SECONDS.end()
+                ))
+            }
+        });
+        let endpoint = self.check_optional(&raw.s3_endpoint, "s3_endpoint".into(), |url: &str| {
+            if url.starts_with("http://") || url.starts_with("https://") {
+                Ok(url.trim_end_matches('/').to_string())
+            } else {
+                Err(format!("{url:?} is not an http:// or https:// URL"))
+            }
+        });
+        (
+            poll.ok().flatten().map(|poll| poll.value),
+            endpoint.ok().flatten().map(|endpoint| endpoint.value),
+        )
+    }
+
     /// The module source as written, and, when it is a URL, parsed. A plain
     /// path is resolved later, with the working-directory fallback.
     pub(super) fn read_source(

@@ -337,7 +337,7 @@ fn unknown_keys_suggest_the_closest_known_key() {
 fn unknown_key_without_a_close_match_lists_the_known_keys() {
     assert_error(
         "colour = 1\n",
-        "examples/config.toml:1: `colour`: unknown key; expected one of `listen_address`, `data_dir`, `key_value_stores`, `defaults`, `applications`",
+        "examples/config.toml:1: `colour`: unknown key; expected one of `listen_address`, `data_dir`, `poll_seconds`, `s3_endpoint`, `key_value_stores`, `defaults`, `applications`",
     );
 }
 
@@ -818,6 +818,8 @@ fn known_keys_come_from_the_structs() {
         [
             "listen_address",
             "data_dir",
+            "poll_seconds",
+            "s3_endpoint",
             "key_value_stores",
             "defaults",
             "applications"

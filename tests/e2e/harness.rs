@@ -45,6 +45,21 @@ impl TestServer {
         Self::try_start_with(config, &[])
     }
 
+    /// Like [`start`](Self::start), with more environment variables.
+    pub fn start_with_env(config: &str, env: &[(&str, &str)]) -> TestServer {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("config.toml");
+        std::fs::write(&path, config).expect("write config");
+        let args = [
+            "serve",
+            path.to_str().expect("utf-8 path"),
+            "--listen",
+            "127.0.0.1:0",
+        ];
+        Self::spawn_with_env(&args, dir, env)
+            .unwrap_or_else(|log| panic!("server did not start:\n{log}"))
+    }
+
     /// Like [`try_start`](Self::try_start), with more command-line arguments.
     pub fn try_start_with(config: &str, extra_args: &[&str]) -> Result<TestServer, String> {
         let dir = tempfile::tempdir().expect("temp dir");
@@ -79,8 +94,17 @@ impl TestServer {
     }
 
     fn spawn(args: &[&str], dir: tempfile::TempDir) -> Result<TestServer, String> {
+        Self::spawn_with_env(args, dir, &[])
+    }
+
+    fn spawn_with_env(
+        args: &[&str],
+        dir: tempfile::TempDir,
+        env: &[(&str, &str)],
+    ) -> Result<TestServer, String> {
         let mut child = Command::new(BINARY)
             .args(args)
+            .envs(env.iter().copied())
             .env("RUST_LOG", "info")
             .env("XDG_CACHE_HOME", test_cache_home())
             .stdin(Stdio::null())

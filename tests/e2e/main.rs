@@ -2,6 +2,8 @@
 //! loopback, real modules built from source in the repository.
 
 mod harness;
+#[path = "../support/moto.rs"]
+mod moto;
 #[path = "../support/redis_server.rs"]
 mod redis_server;
 

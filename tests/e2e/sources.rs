@@ -1,16 +1,19 @@
 //! Module sources through the real server: a module served over HTTP by the
 //! test, pinned by digest, refused when it does not match or is not there,
-//! and served from the module cache when its server is gone at start-up.
+//! and served from the module cache when its server is gone at start-up;
+//! the same from a real S3 (moto); and `poll_seconds` picking up new versions.
 
 use std::collections::HashMap;
 use std::io::{BufRead as _, BufReader, Write as _};
 use std::net::{SocketAddr, TcpListener};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use sha2::{Digest as _, Sha256};
 
 use crate::harness::TestServer;
+use crate::moto::Moto;
 use crate::reload::greeting;
 
 /// A small HTTP server of modules, by path; stopped (its port closed) on drop.
@@ -163,4 +166,106 @@ fn with_its_server_down_a_module_comes_from_the_cache() {
         .err()
         .expect("refused");
     assert!(log.contains(&url), "{log}");
+}
+
+#[test]
+fn poll_seconds_picks_up_a_new_version() {
+    let modules = ModuleServer::start();
+    modules.put("/hello.wat", &greeting("first"));
+    let data = tempfile::tempdir().expect("temp dir");
+    let config = format!(
+        "poll_seconds = 1\n{}",
+        config(data.path(), &modules.url("/hello.wat"), "")
+    );
+    let server = TestServer::start(&config);
+    assert_eq!(server.get("/").text(), "first");
+    modules.put("/hello.wat", &greeting("second"));
+    let changed = Instant::now();
+    while server.get("/").text() != "second" {
+        assert!(
+            changed.elapsed() < Duration::from_secs(3),
+            "{}",
+            server.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(server.log().contains("changed) in"), "{}", server.log());
+}
+
+/// Uploads `body` to moto as `bucket/key`, with the content type moto needs.
+async fn upload(moto: &Moto, bucket: &str, key: &str, body: &str) {
+    use object_store::{Attribute, Attributes, ObjectStore as _, PutOptions};
+    let store = object_store::aws::AmazonS3Builder::new()
+        .with_endpoint(&moto.endpoint)
+        .with_allow_http(true)
+        .with_region("us-east-1")
+        .with_access_key_id("test")
+        .with_secret_access_key("test")
+        .with_bucket_name(bucket)
+        .build()
+        .expect("an S3 client");
+    let mut attributes = Attributes::new();
+    attributes.insert(Attribute::ContentType, "application/wasm".into());
+    let options = PutOptions {
+        attributes,
+        ..PutOptions::default()
+    };
+    let path = object_store::path::Path::from(key);
+    store
+        .put_opts(&path, body.as_bytes().to_vec().into(), options)
+        .await
+        .expect("upload");
+}
+
+#[test]
+fn an_s3_module_is_served_polled_and_cached() {
+    let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");
+    let moto = runtime.block_on(Moto::start());
+    runtime.block_on(moto.create_bucket("modules"));
+    runtime.block_on(upload(
+        &moto,
+        "modules",
+        "app/hello.wat",
+        &greeting("s3 one"),
+    ));
+    let data = tempfile::tempdir().expect("temp dir");
+    let config = format!(
+        "poll_seconds = 1\ns3_endpoint = \"{}\"\n{}",
+        moto.endpoint,
+        config(data.path(), "s3://modules/app/hello.wat", "")
+    );
+    let credentials = [
+        ("AWS_ACCESS_KEY_ID", "test"),
+        ("AWS_SECRET_ACCESS_KEY", "test"),
+        ("AWS_REGION", "us-east-1"),
+    ];
+    let server = TestServer::start_with_env(&config, &credentials);
+    assert_eq!(server.get("/").text(), "s3 one");
+
+    runtime.block_on(upload(
+        &moto,
+        "modules",
+        "app/hello.wat",
+        &greeting("s3 two"),
+    ));
+    let uploaded = Instant::now();
+    while server.get("/").text() != "s3 two" {
+        assert!(
+            uploaded.elapsed() < Duration::from_secs(3),
+            "{}",
+            server.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    drop(server);
+
+    // S3 gone: a restart serves the copy, saying so.
+    moto.stop();
+    let server = TestServer::start_with_env(&config, &credentials);
+    assert_eq!(server.get("/").text(), "s3 two");
+    let log = server.wait_for_log("serving the copy of");
+    assert!(
+        log.contains("serving the copy of s3://modules/app/hello.wat fetched"),
+        "{log}"
+    );
 }

@@ -71,3 +71,21 @@ fn a_digest_pins_the_module() {
         Some(Digest::parse(&format!("sha256:{hex}")).unwrap())
     );
 }
+
+#[test]
+fn poll_seconds_and_s3_endpoint_are_checked() {
+    let config = parse(&format!(
+        "poll_seconds = 30\ns3_endpoint = \"http://127.0.0.1:9000/\"\n{}",
+        app("/", "")
+    ));
+    assert_eq!(config.poll, Some(std::time::Duration::from_secs(30)));
+    assert_eq!(config.s3_endpoint.as_deref(), Some("http://127.0.0.1:9000"));
+    assert_error(
+        &format!("poll_seconds = 0\n{}", app("/", "")),
+        &format!("{FILE}:1: `poll_seconds`: must be 1 to 86400 seconds"),
+    );
+    assert_error(
+        &format!("s3_endpoint = \"minio:9000\"\n{}", app("/", "")),
+        &format!("{FILE}:1: `s3_endpoint`: \"minio:9000\" is not an http:// or https:// URL"),
+    );
+}

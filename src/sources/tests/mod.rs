@@ -3,6 +3,7 @@
 
 mod file;
 mod http;
+#[path = "../../../tests/support/moto.rs"]
 mod moto;
 mod s3;
 mod server;

@@ -1,5 +1,6 @@
 //! A real S3 for the tests: moto's server, started on a free loopback port
-//! and stopped (killed by process id) when dropped.
+//! and stopped (killed by process id) when dropped. Shared, by `#[path]`, by
+//! the unit tests of `src/sources` and the end-to-end tests.
 //!
 //! `moto_server` is looked for in `$MOTO_SERVER`, then on `PATH`, then in
 //! `.venv/bin` next to the crate's Cargo.toml; if it is nowhere, it is
@@ -100,7 +101,7 @@ impl Moto {
             child,
             endpoint: format!("http://127.0.0.1:{port}"),
         };
-        crate::sources::install_tls_provider();
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let client = reqwest::Client::new();
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
@@ -120,7 +121,7 @@ impl Moto {
 
     /// Creates `bucket` (moto accepts unsigned requests).
     pub async fn create_bucket(&self, bucket: &str) {
-        crate::sources::install_tls_provider();
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let response = reqwest::Client::new()
             .put(format!("{}/{bucket}", self.endpoint))
             .send()

@@ -15,6 +15,12 @@
 # the first answer of the new version seen by the client (curl in a loop, so
 # a few milliseconds coarse).
 #
+# Then, unless BENCH_SKIP_S3=1, start-up from S3: the same apps uploaded to a
+# local moto S3 server (moto_server on PATH or in .venv), served as
+# s3://bucket/key sources, started cold (empty module and compile caches),
+# warm (both filled: one revalidation per module), and warm with every
+# module pinned by digest (no request at all); the time to "listening".
+#
 # Environment (defaults in brackets):
 #   BENCH_APPS        apps [100]
 #   BENCH_RELOADS     reloads measured [20]
@@ -128,6 +134,19 @@ write_section() {
     local mark
     mark=$(awk -v v="$a" -v g="$GOAL_MS" 'BEGIN { print (v <= g) ? "✓" : "✗" }')
     printf '| SIGHUP to the first answer of the new version (client side, curl in a loop) | %s ms | %s ms | %s ms | median ≤ %s ms %s |\n' "$a" "$b" "$c" "$GOAL_MS" "$mark"
+    if [[ -s $RESULTS/s3-startup.tsv ]]; then
+      echo
+      echo "**Start-up from S3**: the same $APPS modules uploaded to a local moto S3 server and served as \`s3://\` sources; time from starting the process to its \`listening\` line (goal with warm caches: ≤ 1 s)."
+      echo
+      echo "| start-up | time | goal |"
+      echo "| --- | ---: | --- |"
+      local name ms mark
+      while IFS=$'\t' read -r name ms; do
+        mark=''
+        [[ $name == warm* ]] && mark="≤ 1000 ms $(awk -v v="$ms" 'BEGIN { print (v <= 1000) ? "✓" : "✗" }')"
+        printf '| %s | %s ms | %s |\n' "$name" "$ms" "$mark"
+      done <"$RESULTS/s3-startup.tsv"
+    fi
     echo "<!-- /bench/reload.sh -->"
   } >"$SECTION"
 }
@@ -140,6 +159,52 @@ splice() {
     !skipping { print }
     END { if (!done) { print ""; while ((getline line < section) > 0) print line } }' "$MARKDOWN" >"$MARKDOWN.new"
   mv "$MARKDOWN.new" "$MARKDOWN"
+}
+
+# time_start ID LABEL CONFIG CACHE [ENV...]: ms from starting the server to
+# its "listening" line; appended to s3-startup.tsv, the server stopped again.
+time_start() {
+  local name=$2 config=$3 cache=$4 logfile=$RESULTS/logs/s3-$1.log started
+  shift 4
+  started=$(now_ms)
+  start_bg "$logfile" env "$@" RUST_LOG=info,access=warn "$SERVER" serve "$config" \
+    --listen 127.0.0.1:0 --cache-dir "$cache"
+  wait_listening "$name" "$LAST_PID" "$logfile"
+  printf '%s\t%s\n' "$name" "$(($(now_ms) - started))" >>"$RESULTS/s3-startup.tsv"
+  stop "$LAST_PID"
+}
+
+s3_startup() {
+  [[ ${BENCH_SKIP_S3:-0} == 1 ]] && return
+  local moto port endpoint dir=$RESULTS/apps s3=$RESULTS/s3 file key digest
+  moto=$(command -v moto_server || echo "$REPO/.venv/bin/moto_server")
+  [[ -x $moto ]] || die "moto_server is missing (python3 -m venv .venv && .venv/bin/pip install 'moto[server]')"
+  port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  start_bg "$RESULTS/logs/moto.log" "$moto" -H 127.0.0.1 -p "$port"
+  endpoint="http://127.0.0.1:$port"
+  until curl -s -o /dev/null --noproxy '*' "$endpoint"; do sleep 0.1; done
+  curl -s --noproxy '*' -X PUT "$endpoint/modules" >/dev/null
+  mkdir -p "$s3"
+  {
+    echo "s3_endpoint = \"$endpoint\""
+    echo "data_dir = \"$s3/data\""
+  } >"$s3/config.toml"
+  cp "$s3/config.toml" "$s3/pinned.toml"
+  for file in "$dir"/*.wat "$dir"/*.wasm; do
+    key=$(basename "$file")
+    curl -s --noproxy '*' -X PUT -H 'content-type: application/wasm' --data-binary "@$file" \
+      "$endpoint/modules/$key" >/dev/null
+    digest=$(sha256sum "$file" | cut -d' ' -f1)
+    printf '\n[[applications]]\nsource = "s3://modules/%s"\nmethod = "GET"\nurl_path = "/app/%s"\nallowed_outbound_hosts = []\n' \
+      "$key" "${key%.*}" | tee -a "$s3/config.toml" >/dev/null
+    printf '\n[[applications]]\nsource = "s3://modules/%s"\ndigest = "sha256:%s"\nmethod = "GET"\nurl_path = "/app/%s"\nallowed_outbound_hosts = []\n' \
+      "$key" "$digest" "${key%.*}" >>"$s3/pinned.toml"
+  done
+  local credentials=(AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1)
+  : >"$RESULTS/s3-startup.tsv"
+  time_start cold "cold (module cache and compile cache empty)" "$s3/config.toml" "$s3/cache" "${credentials[@]}"
+  time_start warm "warm (both filled; one revalidation per module)" "$s3/config.toml" "$s3/cache" "${credentials[@]}"
+  time_start pinned "warm, every module pinned by digest (no request)" "$s3/pinned.toml" "$s3/cache" "${credentials[@]}"
 }
 
 main() {
@@ -168,6 +233,8 @@ main() {
   wait_listening server "$pid" "$logfile"
   log "serving $APPS apps on $ADDR (pid $pid); $RELOADS reloads"
   measure "http://$ADDR/app/0000" "$pid" "$logfile"
+  stop "$pid"
+  s3_startup
   write_section
   splice
   cat "$SECTION"

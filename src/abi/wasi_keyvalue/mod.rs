@@ -8,7 +8,8 @@
 //! differ only in the list-keys cursor (`string` / `u64`), the integer of
 //! `increment` (`s64` / `u64`) and compare-and-swap (draft2 only); what they
 //! share is written once, in [`store_and_batch!`], over each version's
-//! generated types. `open("default")` is the app's private store; any other
+//! generated types. `open("default")` is the app's private store (and so is
+//! `open("")`, the one store of `wasmtime serve -S keyvalue`); any other
 //! identifier is a store the config granted the app, else `access-denied`.
 
 mod draft;
@@ -17,7 +18,7 @@ mod draft2_spin;
 
 use wasmtime::component::{HasData, Linker, ResourceTable};
 
-use crate::kv::{AppStores, Bucket, KvError};
+use crate::kv::{AppStores, Bucket, DEFAULT_STORE, KvError};
 
 /// Keys one `list-keys` call returns at most; the cursor gives the rest.
 const PAGE: usize = 1000;
@@ -59,7 +60,14 @@ pub fn add_spin_batch_to_linker<T: Send + 'static>(
 
 impl KeyValueView<'_> {
     fn open(&mut self, identifier: &str) -> Result<Bucket, KvError> {
-        self.stores.open(identifier)
+        // `wasmtime serve -S keyvalue` names its one store "": components
+        // written for it get the app's private store.
+        let label = if identifier.is_empty() {
+            DEFAULT_STORE
+        } else {
+            identifier
+        };
+        self.stores.open(label)
     }
 
     fn bucket<T: 'static>(

@@ -1,5 +1,6 @@
 //! Module sources through the real server: a module served over HTTP by the
-//! test, pinned by digest, refused when it does not match or is not there,
+//! test, pinned by digest, refused when it does not match, is not there or
+//! arrives truncated,
 //! and served from the module cache when its server is gone at start-up;
 //! the same from a real S3 (moto); and `poll_seconds` picking up new versions.
 
@@ -16,10 +17,18 @@ use crate::harness::TestServer;
 use crate::moto::Moto;
 use crate::reload::greeting;
 
+/// A module as served: its bytes, and the Content-Length announced for them
+/// (more than there are, for a truncated download).
+#[derive(Clone)]
+struct Served {
+    body: Vec<u8>,
+    announced: usize,
+}
+
 /// A small HTTP server of modules, by path; stopped (its port closed) on drop.
 struct ModuleServer {
     addr: SocketAddr,
-    files: Arc<Mutex<HashMap<String, Vec<u8>>>>,
+    files: Arc<Mutex<HashMap<String, Served>>>,
     stop: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -28,7 +37,7 @@ impl ModuleServer {
     fn start() -> ModuleServer {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let addr = listener.local_addr().expect("address");
-        let files = Arc::new(Mutex::new(HashMap::<String, Vec<u8>>::new()));
+        let files = Arc::new(Mutex::new(HashMap::<String, Served>::new()));
         let stop = Arc::new(AtomicBool::new(false));
         let (served, stopping) = (files.clone(), stop.clone());
         let thread = std::thread::spawn(move || {
@@ -48,14 +57,13 @@ impl ModuleServer {
                     header.clear();
                 }
                 let path = line.split(' ').nth(1).unwrap_or("/").to_string();
-                let body = served.lock().unwrap().get(&path).cloned();
-                let _ = match body {
-                    Some(body) => {
+                let file = served.lock().unwrap().get(&path).cloned();
+                let _ = match file {
+                    Some(Served { body, announced }) => {
                         let etag = format!("{:x}", Sha256::digest(&body));
                         write!(
                             stream,
-                            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nETag: \"{etag}\"\r\nConnection: close\r\n\r\n",
-                            body.len()
+                            "HTTP/1.1 200 OK\r\nContent-Length: {announced}\r\nETag: \"{etag}\"\r\nConnection: close\r\n\r\n",
                         )
                         .and_then(|()| stream.write_all(&body))
                     }
@@ -74,10 +82,14 @@ impl ModuleServer {
     }
 
     fn put(&self, path: &str, body: &str) {
-        self.files
-            .lock()
-            .unwrap()
-            .insert(path.into(), body.as_bytes().to_vec());
+        self.put_announcing(path, body, body.len());
+    }
+
+    /// Serves `body` under a Content-Length of `announced`.
+    fn put_announcing(&self, path: &str, body: &str, announced: usize) {
+        let body = body.as_bytes().to_vec();
+        let served = Served { body, announced };
+        self.files.lock().unwrap().insert(path.into(), served);
     }
 
     fn url(&self, path: &str) -> String {
@@ -138,6 +150,12 @@ fn an_http_module_is_served_and_pinned() {
         .err()
         .expect("refused");
     assert!(log.contains("HTTP 404 from"), "{log}");
+
+    modules.put_announcing("/short.wat", &module, module.len() + 1000);
+    let log = TestServer::try_start(&config(data.path(), &modules.url("/short.wat"), ""))
+        .err()
+        .expect("refused");
+    assert!(log.contains("is truncated"), "{log}");
 }
 
 #[test]

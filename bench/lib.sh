@@ -1,6 +1,6 @@
 # bench/lib.sh: what bench/run.sh and bench/state.sh share: logging,
 # background processes (started, waited for, stopped by process id) and
-# reading wrk's output. Sourced; expects STARTED (the script's start, in
+# reading wrk's output, putting a section into BENCHMARKS.md. Sourced; expects STARTED (the script's start, in
 # SECONDS), SCRIPT (its name, for errors), START_TIMEOUT and a BACKGROUND
 # array.
 
@@ -79,4 +79,18 @@ parse_wrk() {
       if (rps == "" || p50 == "" || p99 == "") exit 1
       print rps, p50, p99, requests + 0, errors + 0
     }' "$1"
+}
+
+# splice SCRIPT SECTION MARKDOWN: puts the file SECTION (which begins with
+# `<!-- SCRIPT: ...` and ends with `<!-- /SCRIPT -->`) into MARKDOWN, in
+# place of its last copy, or at the end.
+splice() {
+  local script=$1 section=$2 markdown=$3
+  [[ -f $markdown ]] || { cp "$section" "$markdown"; return; }
+  awk -v section="$section" -v begin="<!-- $script:" -v end="<!-- /$script -->" '
+    index($0, begin) == 1 { skipping = 1; while ((getline line < section) > 0) print line; done = 1; next }
+    $0 == end { skipping = 0; next }
+    !skipping { print }
+    END { if (!done) { print ""; while ((getline line < section) > 0) print line } }' "$markdown" >"$markdown.new"
+  mv "$markdown.new" "$markdown"
 }

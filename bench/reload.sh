@@ -29,7 +29,7 @@
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-# log, die, start_bg, stop, wait_listening, check_alive, parse_wrk.
+# log, die, start_bg, stop, wait_listening, check_alive, parse_wrk, splice.
 source "$REPO/bench/lib.sh"
 SCRIPT=bench/reload.sh
 
@@ -151,15 +151,6 @@ write_section() {
   } >"$SECTION"
 }
 
-# Puts bench/reload.md into BENCHMARKS.md, in place of the last copy.
-splice() {
-  awk -v section="$SECTION" '
-    /^<!-- bench\/reload.sh:/ { skipping = 1; while ((getline line < section) > 0) print line; done = 1; next }
-    /^<!-- \/bench\/reload.sh -->/ { skipping = 0; next }
-    !skipping { print }
-    END { if (!done) { print ""; while ((getline line < section) > 0) print line } }' "$MARKDOWN" >"$MARKDOWN.new"
-  mv "$MARKDOWN.new" "$MARKDOWN"
-}
 
 # time_start ID LABEL CONFIG CACHE [ENV...]: ms from starting the server to
 # its "listening" line; appended to s3-startup.tsv, the server stopped again.
@@ -236,7 +227,7 @@ main() {
   stop "$pid"
   s3_startup
   write_section
-  splice
+  splice "$SCRIPT" "$SECTION" "$MARKDOWN"
   cat "$SECTION"
 }
 

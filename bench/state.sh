@@ -37,7 +37,7 @@ set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # free_port.
 source "$REPO/scripts/reference-wasmtime.sh"
-# log, die, start_bg, stop, wait_listening, check_alive, parse_wrk.
+# log, die, start_bg, stop, wait_listening, check_alive, parse_wrk, splice.
 source "$REPO/bench/lib.sh"
 SCRIPT=bench/state.sh
 
@@ -254,16 +254,6 @@ write_section() {
   } >"$SECTION"
 }
 
-# Puts bench/state.md into BENCHMARKS.md, in place of the last copy.
-splice() {
-  [[ -f $MARKDOWN ]] || { cp "$SECTION" "$MARKDOWN"; return; }
-  awk -v section="$SECTION" '
-    /^<!-- bench\/state.sh:/ { skipping = 1; while ((getline line < section) > 0) print line; done = 1; next }
-    /^<!-- \/bench\/state.sh -->/ { skipping = 0; next }
-    !skipping { print }
-    END { if (!done) { print ""; while ((getline line < section) > 0) print line } }' "$MARKDOWN" >"$MARKDOWN.new"
-  mv "$MARKDOWN.new" "$MARKDOWN"
-}
 
 main() {
   if (($# > 0)); then
@@ -288,7 +278,7 @@ url = \"$REDIS_URL\""
   check_counts
   micro_bench
   write_section
-  splice
+  splice "$SCRIPT" "$SECTION" "$MARKDOWN"
   log "wrote $SECTION and BENCHMARKS.md"
 }
 

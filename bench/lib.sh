@@ -1,8 +1,8 @@
-# bench/lib.sh: what bench/run.sh and bench/state.sh share: logging,
-# background processes (started, waited for, stopped by process id) and
-# reading wrk's output, putting a section into BENCHMARKS.md. Sourced; expects STARTED (the script's start, in
-# SECONDS), SCRIPT (its name, for errors), START_TIMEOUT and a BACKGROUND
-# array.
+# bench/lib.sh: what bench/run.sh, bench/state.sh and bench/reload.sh share:
+# logging, background processes (started, waited for, stopped by process
+# id), reading wrk's output, and putting a section into BENCHMARKS.md.
+# Sourced; expects STARTED (the script's start, in SECONDS), SCRIPT (its
+# name, for errors), START_TIMEOUT and a BACKGROUND array.
 
 log() { printf '[%3ds] %s\n' $((SECONDS - STARTED)) "$*" >&2; }
 die() { printf '%s: error: %s\n' "$SCRIPT" "$*" >&2; exit 1; }

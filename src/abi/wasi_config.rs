@@ -1,6 +1,7 @@
-//! `wasi:config/store` for components, serving the app's `env` table, at
-//! both versions guests import: `0.2.0-draft-2024-09-27` (Spin) and
-//! `0.2.0-rc.1` (`wasmtime serve -S config`). Bindings come from the
+//! `wasi:config/store` for components, serving the app's `variables` (a
+//! Spin component's variables, other apps' `env`), at both versions guests
+//! import: `0.2.0-draft-2024-09-27` (Spin) and `0.2.0-rc.1`
+//! (`wasmtime serve -S config`). Bindings come from the
 //! vendored WIT in `wit/`; the two versions have the same functions, so one
 //! macro implements both over their generated types.
 
@@ -8,7 +9,7 @@ use wasmtime::component::{HasData, Linker};
 
 /// What the host functions reach: the app's config values.
 pub struct ConfigView<'a> {
-    pub env: &'a [(String, String)],
+    pub variables: &'a [(String, String)],
 }
 
 struct HasConfig;
@@ -47,14 +48,14 @@ macro_rules! config_store {
                 &mut self,
                 key: String,
             ) -> Result<Option<String>, $version::wasi::config::store::Error> {
-                let value = self.env.iter().find(|(name, _)| *name == key);
+                let value = self.variables.iter().find(|(name, _)| *name == key);
                 Ok(value.map(|(_, value)| value.clone()))
             }
 
             fn get_all(
                 &mut self,
             ) -> Result<Vec<(String, String)>, $version::wasi::config::store::Error> {
-                Ok(self.env.to_vec())
+                Ok(self.variables.to_vec())
             }
         }
     };

@@ -33,7 +33,11 @@ fn probe(version: Version) -> String {
 
 /// The probe mounted at `/<name>/...` per app, with `extra` lines each.
 fn apps(version: Version, apps: &[(&str, &str)]) -> String {
-    let probe = probe(version);
+    probe_apps(&probe(version), apps)
+}
+
+/// `probe` mounted at `/<name>/...` per app, with `extra` lines each.
+pub fn probe_apps(probe: &str, apps: &[(&str, &str)]) -> String {
     apps.iter()
         .map(|(name, extra)| {
             format!(
@@ -45,12 +49,12 @@ fn apps(version: Version, apps: &[(&str, &str)]) -> String {
 }
 
 /// Status and body, for comparing in one assertion.
-fn call(server: &TestServer, method: &str, path: &str, body: &str) -> (u16, String) {
+pub fn call(server: &TestServer, method: &str, path: &str, body: &str) -> (u16, String) {
     let response = server.request(method, path, &[], body.as_bytes());
     (response.status, response.text())
 }
 
-fn ok(body: &str) -> (u16, String) {
+pub fn ok(body: &str) -> (u16, String) {
     (200, body.to_string())
 }
 

@@ -1,5 +1,8 @@
 //! Outbound connections: which `host:port` destinations an app's guest may
 //! reach, the parsing of the addresses guests ask for, and the connecting.
+//! The native config writes patterns as `host:port`; Spin manifests (see
+//! [`crate::spin`]) also restrict the scheme, allow every subdomain of a
+//! domain and ranges of ports, which [`HostPattern::new`] builds.
 
 use std::fmt;
 use std::io;
@@ -13,9 +16,12 @@ const WILDCARD: &str = "*";
 
 /// One `allowed_outbound_hosts` entry: "host:port". Host may be a DNS name, an IPv4
 /// address, a bracketed IPv6 address ("[::1]:8080"), or "*" (any host); port may be a
-/// number or "*" (any port).
+/// number or "*" (any port). Built with [`HostPattern::new`], it may also be limited
+/// to one scheme, cover every subdomain of a domain, or a range of ports.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HostPattern {
+    /// Lower-cased; `None` (every pattern parsed from `host:port`): any scheme.
+    scheme: Option<String>,
     host: HostMatch,
     port: PortMatch,
 }
@@ -25,12 +31,21 @@ enum HostMatch {
     Any,
     /// Lower-cased, IPv6 addresses without their brackets.
     Named(String),
+    /// Any name strictly below this lower-cased domain (`*.example.com`), not
+    /// the domain itself nor an address.
+    Subdomains(String),
 }
 
+/// The ports a [`HostPattern`] admits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum PortMatch {
+pub enum PortMatch {
     Any,
     Number(u16),
+    /// From `start` up to, not including, `end` (Spin's `4444..5555`).
+    Range {
+        start: u16,
+        end: u16,
+    },
 }
 
 impl FromStr for HostPattern {
@@ -51,30 +66,89 @@ impl FromStr for HostPattern {
         } else {
             PortMatch::Number(parse_port(address.port).ok_or_else(invalid)?)
         };
-        Ok(HostPattern { host, port })
+        Ok(HostPattern {
+            scheme: None,
+            host,
+            port,
+        })
     }
 }
 
 impl fmt::Display for HostPattern {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(scheme) = &self.scheme {
+            write!(f, "{scheme}://")?;
+        }
         match &self.host {
             HostMatch::Any => f.write_str(WILDCARD)?,
             HostMatch::Named(host) if host.contains(':') => write!(f, "[{host}]")?,
             HostMatch::Named(host) => f.write_str(host)?,
+            HostMatch::Subdomains(domain) => write!(f, "*.{domain}")?,
         }
         match self.port {
             PortMatch::Any => write!(f, ":{WILDCARD}"),
             PortMatch::Number(port) => write!(f, ":{port}"),
+            PortMatch::Range { start, end } => write!(f, ":{start}..{end}"),
         }
     }
 }
 
 impl HostPattern {
+    /// A pattern beyond the `host:port` syntax. `scheme`: alphabetic, or `None` for
+    /// any. `host`: `*` (any host), `*.domain` (every name below `domain`), a DNS
+    /// name, an IPv4 address or an IPv6 address (brackets optional).
+    pub fn new(scheme: Option<&str>, host: &str, port: PortMatch) -> Result<HostPattern, String> {
+        if let Some(scheme) = scheme
+            && (scheme.is_empty() || !scheme.bytes().all(|byte| byte.is_ascii_alphabetic()))
+        {
+            return Err(format!("`{scheme}` is not a scheme (letters only)"));
+        }
+        let host = if host == WILDCARD {
+            HostMatch::Any
+        } else if let Some(domain) = host.strip_prefix("*.") {
+            if !is_dns_name_or_ipv4(domain) || domain.parse::<IpAddr>().is_ok() {
+                return Err(format!("`{host}`: `*.` must be followed by a domain name"));
+            }
+            HostMatch::Subdomains(domain.to_ascii_lowercase())
+        } else if strip_brackets(host).parse::<Ipv6Addr>().is_ok() {
+            HostMatch::Named(strip_brackets(host).to_ascii_lowercase())
+        } else if is_dns_name_or_ipv4(host) {
+            HostMatch::Named(host.to_ascii_lowercase())
+        } else {
+            return Err(format!("`{host}` is not a host name or address"));
+        };
+        if let PortMatch::Range { start, end } = port
+            && start >= end
+        {
+            return Err(format!("the port range {start}..{end} is empty"));
+        }
+        Ok(HostPattern {
+            scheme: scheme.map(str::to_ascii_lowercase),
+            host,
+            port,
+        })
+    }
+
+    /// The scheme the pattern is limited to; `None`: any.
+    pub fn scheme(&self) -> Option<&str> {
+        self.scheme.as_deref()
+    }
+
     /// Whether a connection to `host` (a name or address, IPv6 with or without brackets)
     /// on `port` fits this pattern. Names compare case-insensitively and addresses by
-    /// value, so `[0:0::1]` matches `::1`.
+    /// value, so `[0:0::1]` matches `::1`. The scheme is not known here, so a pattern
+    /// limited to one never matches; see [`HostPattern::matches_scheme`].
     pub fn matches(&self, host: &str, port: u16) -> bool {
-        self.matches_host(strip_brackets(host)) && self.matches_port(port)
+        self.scheme.is_none() && self.matches_host(strip_brackets(host)) && self.matches_port(port)
+    }
+
+    /// [`HostPattern::matches`] for a connection made with `scheme` (`https`, `tcp`...).
+    pub fn matches_scheme(&self, scheme: &str, host: &str, port: u16) -> bool {
+        self.scheme
+            .as_deref()
+            .is_none_or(|allowed| allowed.eq_ignore_ascii_case(scheme))
+            && self.matches_host(strip_brackets(host))
+            && self.matches_port(port)
     }
 
     fn matches_host(&self, host: &str) -> bool {
@@ -83,6 +157,13 @@ impl HostPattern {
             HostMatch::Named(allowed) => {
                 allowed.eq_ignore_ascii_case(host) || same_ip_address(allowed, host)
             }
+            HostMatch::Subdomains(domain) => {
+                let host = host.strip_suffix('.').unwrap_or(host).to_ascii_lowercase();
+                host.parse::<IpAddr>().is_err()
+                    && host
+                        .strip_suffix(domain.as_str())
+                        .is_some_and(|below| below.len() > 1 && below.ends_with('.'))
+            }
         }
     }
 
@@ -90,6 +171,7 @@ impl HostPattern {
         match self.port {
             PortMatch::Any => true,
             PortMatch::Number(allowed) => allowed == port,
+            PortMatch::Range { start, end } => (start..end).contains(&port),
         }
     }
 }
@@ -117,10 +199,21 @@ impl AllowedHosts {
         self.0.as_deref()
     }
 
+    /// For a connection whose scheme is not known: patterns limited to a scheme do
+    /// not count.
     pub fn allows(&self, host: &str, port: u16) -> bool {
         self.0
             .as_ref()
             .is_none_or(|patterns| patterns.iter().any(|pattern| pattern.matches(host, port)))
+    }
+
+    /// For a connection made with `scheme` (`http`, `https`, `tcp`...).
+    pub fn allows_scheme(&self, scheme: &str, host: &str, port: u16) -> bool {
+        self.0.as_ref().is_none_or(|patterns| {
+            patterns
+                .iter()
+                .any(|pattern| pattern.matches_scheme(scheme, host, port))
+        })
     }
 }
 
@@ -338,6 +431,79 @@ mod tests {
         assert!(allowed.allows("example.com", 443));
         assert!(!allowed.allows("127.0.0.1", 8182));
         assert!(!allowed.allows("example.com", 80));
+    }
+
+    fn built(scheme: Option<&str>, host: &str, port: PortMatch) -> HostPattern {
+        match HostPattern::new(scheme, host, port) {
+            Ok(pattern) => pattern,
+            Err(error) => panic!("{scheme:?} {host} should build: {error}"),
+        }
+    }
+
+    #[test]
+    fn scheme_limited_patterns_match_only_that_scheme() {
+        let https = built(Some("HTTPS"), "api.example.com", PortMatch::Number(443));
+        assert_eq!(https.to_string(), "https://api.example.com:443");
+        assert_eq!(https.scheme(), Some("https"));
+        assert!(https.matches_scheme("https", "API.example.com", 443));
+        assert!(!https.matches_scheme("http", "api.example.com", 443));
+        assert!(!https.matches_scheme("tcp", "api.example.com", 443));
+        assert!(!https.matches("api.example.com", 443), "scheme unknown");
+        let any = pattern("db.local:5432");
+        assert!(any.matches_scheme("tcp", "db.local", 5432));
+        let allowed = AllowedHosts::only(vec![https, any]);
+        assert!(allowed.allows_scheme("https", "api.example.com", 443));
+        assert!(!allowed.allows_scheme("http", "api.example.com", 443));
+        assert!(allowed.allows_scheme("postgres", "db.local", 5432));
+        assert!(!allowed.allows("api.example.com", 443));
+        assert!(AllowedHosts::unrestricted().allows_scheme("tcp", "x", 1));
+    }
+
+    #[test]
+    fn subdomain_patterns_match_names_below_the_domain_only() {
+        let below = built(None, "*.Example.com", PortMatch::Any);
+        assert_eq!(below.to_string(), "*.example.com:*");
+        assert!(below.matches("a.example.com", 80));
+        assert!(below.matches("A.B.EXAMPLE.COM", 1));
+        assert!(below.matches("a.example.com.", 1));
+        assert!(!below.matches("example.com", 80));
+        assert!(!below.matches("myexample.com", 80));
+        assert!(!below.matches("example.com.evil", 80));
+        assert!(!below.matches("é.example.co", 80));
+        for bad in [
+            "*.",
+            "*.*.com",
+            "*.1.2.3.4",
+            "a.*.com",
+            "exa mple.com",
+            "[zz]",
+        ] {
+            assert!(
+                HostPattern::new(None, bad, PortMatch::Any).is_err(),
+                "{bad}"
+            );
+        }
+        assert!(HostPattern::new(Some("h2c+x"), "a", PortMatch::Any).is_err());
+    }
+
+    #[test]
+    fn port_ranges_exclude_their_end_and_ipv6_builds_with_or_without_brackets() {
+        let range = built(
+            None,
+            "[::1]",
+            PortMatch::Range {
+                start: 8000,
+                end: 9000,
+            },
+        );
+        assert_eq!(range.to_string(), "[::1]:8000..9000");
+        assert!(range.matches("::1", 8000));
+        assert!(range.matches("::1", 8999));
+        assert!(!range.matches("::1", 9000));
+        assert!(!range.matches("::1", 7999));
+        assert_eq!(built(None, "::1", PortMatch::Number(1)), pattern("[::1]:1"));
+        let empty = PortMatch::Range { start: 9, end: 9 };
+        assert!(HostPattern::new(None, "a", empty).is_err());
     }
 
     #[test]

@@ -11,7 +11,7 @@ const MAX_TYPO_DISTANCE: usize = 2;
 /// `timeout` begins `timeout_ms`): shorter ones begin too many.
 const MIN_PREFIX_SUGGESTION: usize = 3;
 
-pub(super) fn unknown_key_message(
+pub(crate) fn unknown_key_message(
     key: &str,
     known: &[&str],
     misplaced_hint: Option<&str>,
@@ -30,7 +30,7 @@ pub(super) fn unknown_key_message(
 
 /// A known key within a typo of `key`, or one that `key` begins, such as a key written
 /// without its unit suffix; the nearest wins.
-pub(super) fn closest_key<'k>(key: &str, known: &[&'k str]) -> Option<&'k str> {
+pub(crate) fn closest_key<'k>(key: &str, known: &[&'k str]) -> Option<&'k str> {
     let begins = |candidate: &str| key.len() >= MIN_PREFIX_SUGGESTION && candidate.starts_with(key);
     known
         .iter()

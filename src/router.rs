@@ -1,10 +1,17 @@
 //! Request routing: which application serves a request, decided by each application's
-//! `url_path` ([`Route`]) and `method` ([`Methods`]).
+//! `url_path` ([`Route`]) and `method` ([`Methods`]). Spin's routes ([`SpinRoute`]:
+//! `:name` segments, a trailing `/...`) share the table, ranked by the same rule:
+//! a literal segment beats a `:name` one, which beats a wildcard.
 
 use std::collections::HashMap;
 use std::fmt;
 
 use http::{HeaderValue, Method};
+
+mod spin_route;
+
+pub use spin_route::{Captures, SpinRoute};
+use spin_route::{Kind, Specificity};
 
 /// The methods an application accepts: `"*"`, `"GET"` or `["GET", "POST"]` in the config.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,6 +66,8 @@ pub enum Route {
     /// This path and everything below it. Holds the path without its `/...` suffix, so
     /// `/static/...` is `Prefix("/static")` and `/...` is `Prefix("")`.
     Prefix(String),
+    /// A route of a Spin app, matched as Spin matches it.
+    Spin(SpinRoute),
 }
 
 const PREFIX_SUFFIX: &str = "/...";
@@ -92,17 +101,46 @@ impl Route {
     pub fn matches(&self, path: &str) -> bool {
         match self {
             Route::Exact(exact) => exact == path,
-            Route::Prefix(base) => path
-                .strip_prefix(base.as_str())
-                .is_some_and(|rest| rest.is_empty() || rest.starts_with('/')),
+            Route::Prefix(base) => prefix_rest(base, path).is_some(),
+            Route::Spin(route) => route.captures(path).is_some(),
+        }
+    }
+
+    /// `path` cut where the route's fixed part ends: what the route matched (CGI's
+    /// `SCRIPT_NAME`) and the rest (`PATH_INFO`), empty for an exact match.
+    pub fn split<'p>(&self, path: &'p str) -> (&'p str, &'p str) {
+        let matched = match self {
+            Route::Exact(_) => path.len(),
+            Route::Prefix(base) => base.len().min(path.len()),
+            Route::Spin(route) => route
+                .captures(path)
+                .map_or(path.len(), |captures| path.len() - captures.path_info.len()),
+        };
+        path.split_at_checked(matched).unwrap_or((path, ""))
+    }
+
+    /// The route as a pattern, for telling whether two routes claim the same paths:
+    /// literal segments as written, every `:name` as `:`, a wildcard as `/...`.
+    pub fn shape(&self) -> String {
+        match self {
+            Route::Exact(path) => path.clone(),
+            Route::Prefix(base) => format!("{base}{PREFIX_SUFFIX}"),
+            Route::Spin(route) => route.shape(),
         }
     }
 
     fn base(&self) -> &str {
         match self {
             Route::Exact(path) | Route::Prefix(path) => path,
+            Route::Spin(route) => route.raw(),
         }
     }
+}
+
+/// What follows `base` in `path` when `path` is `base` or below it.
+fn prefix_rest<'p>(base: &str, path: &'p str) -> Option<&'p str> {
+    path.strip_prefix(base)
+        .filter(|rest| rest.is_empty() || rest.starts_with('/'))
 }
 
 fn is_forbidden_in_path(c: char) -> bool {
@@ -114,6 +152,7 @@ impl fmt::Display for Route {
         match self {
             Route::Exact(path) => f.write_str(path),
             Route::Prefix(base) => write!(f, "{base}{PREFIX_SUFFIX}"),
+            Route::Spin(route) => f.write_str(route.raw()),
         }
     }
 }
@@ -146,6 +185,8 @@ pub struct Router {
     /// path cut at these lengths only, so its cost is bounded by the config, whatever
     /// the path (probing every '/' of a long path of slashes would be quadratic).
     prefix_lengths: Vec<usize>,
+    /// Spin's routes, each tried in turn: Spin apps have a handful each.
+    spin: Vec<(SpinRoute, Vec<Target>)>,
 }
 
 #[derive(Debug, Clone)]
@@ -159,11 +200,19 @@ impl Router {
     pub fn new(routes: impl IntoIterator<Item = (Route, Methods)>) -> Router {
         let mut router = Router::default();
         for (app, (route, methods)) in routes.into_iter().enumerate() {
+            let target = Target { methods, app };
             let (table, key) = match route {
                 Route::Exact(path) => (&mut router.exact, path),
                 Route::Prefix(base) => (&mut router.prefix, base),
+                Route::Spin(route) => {
+                    match router.spin.iter_mut().find(|(known, _)| *known == route) {
+                        Some((_, targets)) => targets.push(target),
+                        None => router.spin.push((route, vec![target])),
+                    }
+                    continue;
+                }
             };
-            table.entry(key).or_default().push(Target { methods, app });
+            table.entry(key).or_default().push(target);
         }
         router.prefix_lengths = router.prefix.keys().map(String::len).collect();
         router
@@ -175,31 +224,14 @@ impl Router {
 
     /// Routes a request; `path` is without the query string.
     pub fn lookup(&self, method: &Method, path: &str) -> Lookup {
-        if let Some(app) = self
-            .same_path_groups(path)
-            .find_map(|group| choose_target(group, method))
-        {
-            return Lookup::Found(app);
+        if self.spin.is_empty() {
+            return lookup_in(self.same_path_groups(path), method);
         }
-        let mut path_matched = false;
-        let mut allowed = Vec::new();
-        for target in self.same_path_groups(path).flatten() {
-            path_matched = true;
-            if let Methods::List(list) = &target.methods {
-                allowed.extend(list.iter().cloned());
-            }
-        }
-        if path_matched {
-            Lookup::MethodNotAllowed {
-                allow: allow_header(allowed),
-            }
-        } else {
-            Lookup::NotFound
-        }
+        lookup_in(self.ranked_groups(path).into_iter(), method)
     }
 
     /// The targets whose route matches `path`, one group per route, most specific first.
-    fn same_path_groups<'a>(&'a self, path: &'a str) -> impl Iterator<Item = &'a [Target]> {
+    fn same_path_groups<'a>(&'a self, path: &'a str) -> impl Iterator<Item = &'a [Target]> + Clone {
         let exact = self.exact.get(path);
         let prefixes = self
             .possible_bases(path)
@@ -207,14 +239,61 @@ impl Router {
         exact.into_iter().chain(prefixes).map(Vec::as_slice)
     }
 
+    /// [`Router::same_path_groups`] with the matching Spin routes ranked among them.
+    fn ranked_groups<'a>(&'a self, path: &'a str) -> Vec<&'a [Target]> {
+        let mut ranked: Vec<(Specificity, &[Target])> = Vec::new();
+        if let Some(targets) = self.exact.get(path) {
+            ranked.push((Specificity::of_literal(path, Kind::End), targets));
+        }
+        for base in self.possible_bases(path) {
+            if let Some(targets) = self.prefix.get(base) {
+                ranked.push((Specificity::of_literal(base, Kind::Wildcard), targets));
+            }
+        }
+        for (route, targets) in &self.spin {
+            if route.captures(path).is_some() {
+                ranked.push((route.specificity(), targets));
+            }
+        }
+        // Stable: among equals, the order above stands.
+        ranked.sort_by(|left, right| right.0.cmp(&left.0));
+        ranked.into_iter().map(|(_, targets)| targets).collect()
+    }
+
     /// The cuts of `path`, longest first, that a prefix route's base could equal: at a
     /// base length, and where the path ends or a '/' follows.
-    fn possible_bases<'a>(&'a self, path: &'a str) -> impl Iterator<Item = &'a str> {
+    fn possible_bases<'a>(&'a self, path: &'a str) -> impl Iterator<Item = &'a str> + Clone {
         self.prefix_lengths.iter().filter_map(move |&length| {
             let base = path.get(..length)?;
             let rest = path.get(length..)?;
             (rest.is_empty() || rest.starts_with('/')).then_some(base)
         })
+    }
+}
+
+/// The first group, most specific first, with a target for `method`; failing
+/// that, why none serves the request.
+fn lookup_in<'a>(groups: impl Iterator<Item = &'a [Target]> + Clone, method: &Method) -> Lookup {
+    if let Some(app) = groups
+        .clone()
+        .find_map(|group| choose_target(group, method))
+    {
+        return Lookup::Found(app);
+    }
+    let mut path_matched = false;
+    let mut allowed = Vec::new();
+    for target in groups.flatten() {
+        path_matched = true;
+        if let Methods::List(list) = &target.methods {
+            allowed.extend(list.iter().cloned());
+        }
+    }
+    if path_matched {
+        Lookup::MethodNotAllowed {
+            allow: allow_header(allowed),
+        }
+    } else {
+        Lookup::NotFound
     }
 }
 
@@ -242,263 +321,4 @@ fn join_method_names<'a>(methods: impl Iterator<Item = &'a Method>) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn route(url_path: &str) -> Route {
-        match Route::parse(url_path) {
-            Ok(route) => route,
-            Err(error) => panic!("`{url_path}` should parse: {error}"),
-        }
-    }
-
-    fn methods(names: &[&str]) -> Methods {
-        let parse = |name: &&str| match Method::from_bytes(name.as_bytes()) {
-            Ok(method) => method,
-            Err(error) => panic!("`{name}`: {error}"),
-        };
-        Methods::List(names.iter().map(parse).collect())
-    }
-
-    fn router(routes: &[(&str, &[&str])]) -> Router {
-        Router::new(routes.iter().map(|(path, names)| {
-            let methods = if names == &["*"] {
-                Methods::Any
-            } else {
-                methods(names)
-            };
-            (route(path), methods)
-        }))
-    }
-
-    fn not_allowed(allow: &str) -> Lookup {
-        Lookup::MethodNotAllowed {
-            allow: HeaderValue::from_str(allow).unwrap_or_else(|error| panic!("{error}")),
-        }
-    }
-
-    #[test]
-    fn parses_exact_and_prefix_routes() {
-        assert_eq!(route("/hello"), Route::Exact("/hello".into()));
-        assert_eq!(route("/"), Route::Exact("/".into()));
-        assert_eq!(route("/static/..."), Route::Prefix("/static".into()));
-        assert_eq!(route("/..."), Route::Prefix(String::new()));
-        for text in ["/hello", "/", "/static/...", "/...", "/a/b/", "/a.b"] {
-            assert_eq!(route(text).to_string(), text);
-        }
-    }
-
-    #[test]
-    fn rejects_malformed_routes() {
-        for (text, why) in [
-            ("hello", "must start with `/`"),
-            ("", "must start with `/`"),
-            ("/he llo", "whitespace"),
-            ("/hello\t", "whitespace"),
-            ("/a?b=1", "query"),
-            ("/a#top", "fragment"),
-            ("/a/.../b", "`...` may only end a path"),
-            ("/a...", "`...` may only end a path"),
-            ("/a/.../...", "`...` may only end a path"),
-            ("/....", "`...` may only end a path"),
-        ] {
-            match Route::parse(text) {
-                Ok(route) => panic!("`{text}` parsed as {route:?}"),
-                Err(error) => assert!(error.contains(why), "`{text}`: {error}"),
-            }
-        }
-    }
-
-    #[test]
-    fn exact_route_matches_only_its_path() {
-        let hello = route("/hello");
-        assert!(hello.matches("/hello"));
-        assert!(!hello.matches("/hello/"));
-        assert!(!hello.matches("/hello/x"));
-        assert!(!hello.matches("/hell"));
-    }
-
-    #[test]
-    fn prefix_route_matches_itself_and_below_but_not_siblings() {
-        let statics = route("/static/...");
-        assert!(statics.matches("/static"));
-        assert!(statics.matches("/static/"));
-        assert!(statics.matches("/static/css/site.css"));
-        assert!(!statics.matches("/staticfoo"));
-        assert!(!statics.matches("/"));
-        let everything = route("/...");
-        assert!(everything.matches("/"));
-        assert!(everything.matches("/any/path"));
-    }
-
-    #[test]
-    fn methods_allow_head_wherever_get_is_allowed() {
-        let get = methods(&["GET"]);
-        assert!(get.allows(&Method::GET));
-        assert!(get.allows(&Method::HEAD));
-        assert!(!get.allows(&Method::POST));
-        assert!(!methods(&["POST"]).allows(&Method::HEAD));
-        assert!(Methods::Any.allows(&Method::DELETE));
-    }
-
-    #[test]
-    fn overlap_is_by_explicitly_listed_methods() {
-        assert!(methods(&["GET", "POST"]).overlaps(&methods(&["POST"])));
-        assert!(!methods(&["GET"]).overlaps(&methods(&["POST"])));
-        assert!(!methods(&["GET"]).overlaps(&methods(&["HEAD"])));
-        assert!(Methods::Any.overlaps(&methods(&["PUT"])));
-        assert!(methods(&["PUT"]).overlaps(&Methods::Any));
-        assert!(Methods::Any.overlaps(&Methods::Any));
-        assert!(!Methods::Any.overlaps(&methods(&[])));
-    }
-
-    #[test]
-    fn methods_display_as_written_in_the_config() {
-        assert_eq!(Methods::Any.to_string(), "*");
-        assert_eq!(methods(&["GET"]).to_string(), "GET");
-        assert_eq!(methods(&["GET", "POST"]).to_string(), "GET, POST");
-    }
-
-    #[test]
-    fn finds_the_app_by_index() {
-        let router = router(&[("/hello", &["GET"]), ("/backend", &["GET"])]);
-        assert_eq!(router.lookup(&Method::GET, "/hello"), Lookup::Found(0));
-        assert_eq!(router.lookup(&Method::GET, "/backend"), Lookup::Found(1));
-        assert_eq!(router.lookup(&Method::GET, "/other"), Lookup::NotFound);
-        assert_eq!(
-            Router::default().lookup(&Method::GET, "/"),
-            Lookup::NotFound
-        );
-    }
-
-    #[test]
-    fn exact_route_beats_prefix_routes() {
-        let router = router(&[
-            ("/...", &["*"]),
-            ("/api/...", &["*"]),
-            ("/api/users", &["*"]),
-        ]);
-        assert_eq!(router.lookup(&Method::GET, "/api/users"), Lookup::Found(2));
-        assert_eq!(
-            router.lookup(&Method::GET, "/api/users/7"),
-            Lookup::Found(1)
-        );
-        assert_eq!(router.lookup(&Method::GET, "/api"), Lookup::Found(1));
-        assert_eq!(router.lookup(&Method::GET, "/apix"), Lookup::Found(0));
-        assert_eq!(router.lookup(&Method::GET, "/"), Lookup::Found(0));
-    }
-
-    #[test]
-    fn longest_prefix_wins() {
-        let router = router(&[
-            ("/a/...", &["GET"]),
-            ("/a/b/c/...", &["GET"]),
-            ("/a/b/...", &["GET"]),
-        ]);
-        assert_eq!(router.lookup(&Method::GET, "/a/b/c/d"), Lookup::Found(1));
-        assert_eq!(router.lookup(&Method::GET, "/a/b/cd"), Lookup::Found(2));
-        assert_eq!(router.lookup(&Method::GET, "/a/b"), Lookup::Found(2));
-        assert_eq!(router.lookup(&Method::GET, "/a/x"), Lookup::Found(0));
-        assert_eq!(router.lookup(&Method::GET, "/b"), Lookup::NotFound);
-    }
-
-    #[test]
-    fn a_less_specific_route_serves_methods_the_specific_one_refuses() {
-        let router = router(&[("/api/...", &["POST"]), ("/api/users", &["GET"])]);
-        assert_eq!(router.lookup(&Method::GET, "/api/users"), Lookup::Found(1));
-        assert_eq!(router.lookup(&Method::POST, "/api/users"), Lookup::Found(0));
-    }
-
-    #[test]
-    fn same_path_routes_split_by_method() {
-        let router = router(&[("/items", &["GET"]), ("/items", &["POST", "PUT"])]);
-        assert_eq!(router.lookup(&Method::GET, "/items"), Lookup::Found(0));
-        assert_eq!(router.lookup(&Method::PUT, "/items"), Lookup::Found(1));
-    }
-
-    #[test]
-    fn wrong_method_gets_405_with_sorted_union_of_path_matching_methods() {
-        let router = router(&[
-            ("/api/...", &["POST", "GET"]),
-            ("/api/users", &["PUT", "POST"]),
-            ("/other", &["DELETE"]),
-        ]);
-        assert_eq!(
-            router.lookup(&Method::DELETE, "/api/users"),
-            not_allowed("GET, HEAD, POST, PUT")
-        );
-        assert_eq!(
-            router.lookup(&Method::PATCH, "/api"),
-            not_allowed("GET, HEAD, POST")
-        );
-        assert_eq!(router.lookup(&Method::GET, "/other"), not_allowed("DELETE"));
-    }
-
-    #[test]
-    fn route_without_methods_still_answers_405() {
-        let router = Router::new([(route("/nothing"), Methods::List(Vec::new()))]);
-        assert_eq!(router.lookup(&Method::GET, "/nothing"), not_allowed(""));
-    }
-
-    #[test]
-    fn head_is_served_by_get_route() {
-        let router = router(&[("/page", &["GET"])]);
-        assert_eq!(router.lookup(&Method::HEAD, "/page"), Lookup::Found(0));
-    }
-
-    #[test]
-    fn head_prefers_a_route_listing_it_on_the_same_path() {
-        let router = router(&[("/page", &["GET"]), ("/page", &["HEAD"])]);
-        assert_eq!(router.lookup(&Method::HEAD, "/page"), Lookup::Found(1));
-        assert_eq!(router.lookup(&Method::GET, "/page"), Lookup::Found(0));
-    }
-
-    #[test]
-    fn head_follows_specificity_before_explicitness() {
-        let router = router(&[
-            ("/...", &["*"]),
-            ("/page", &["GET"]),
-            ("/docs/...", &["HEAD"]),
-            ("/docs/api/...", &["GET"]),
-        ]);
-        assert_eq!(router.lookup(&Method::HEAD, "/page"), Lookup::Found(1));
-        assert_eq!(
-            router.lookup(&Method::HEAD, "/docs/api/x"),
-            Lookup::Found(3)
-        );
-        assert_eq!(router.lookup(&Method::HEAD, "/docs/x"), Lookup::Found(2));
-    }
-
-    #[test]
-    fn probes_only_cuts_at_prefix_lengths_longest_first() {
-        let router = router(&[
-            ("/...", &["*"]),
-            ("/a/...", &["*"]),
-            ("/a/b/...", &["*"]),
-            ("/xyz/...", &["*"]),
-        ]);
-        let bases: Vec<&str> = router.possible_bases("/a/b/c").collect();
-        assert_eq!(bases, ["/a/b", "/a", ""]);
-        let bases: Vec<&str> = router.possible_bases("/a/bc").collect();
-        assert_eq!(bases, ["/a", ""]);
-    }
-
-    #[test]
-    fn long_paths_of_slashes_are_routed() {
-        let router = router(&[("/...", &["GET"]), ("/a/...", &["GET"])]);
-        let slashes = "/".repeat(65_000);
-        assert_eq!(router.lookup(&Method::GET, &slashes), Lookup::Found(0));
-        assert_eq!(
-            router.lookup(&Method::GET, &format!("/a{slashes}")),
-            Lookup::Found(1)
-        );
-    }
-
-    #[test]
-    fn non_ascii_paths_do_not_split_characters() {
-        let router = router(&[("/é/...", &["GET"]), ("/ab/...", &["GET"])]);
-        assert_eq!(router.lookup(&Method::GET, "/é/x"), Lookup::Found(0));
-        assert_eq!(router.lookup(&Method::GET, "/éé"), Lookup::NotFound);
-        assert_eq!(router.lookup(&Method::GET, "/a"), Lookup::NotFound);
-    }
-}
+mod tests;

@@ -15,7 +15,7 @@ use http_body_util::BodyExt as _;
 use serverless_wasm::abi::full_body;
 use serverless_wasm::app::Apps;
 use serverless_wasm::compile_cache::CompileCache;
-use serverless_wasm::config::AppConfig;
+use serverless_wasm::config::{AppConfig, StoreScope};
 use serverless_wasm::kv::Stores;
 
 /// Calls `db_get("present")` `$reads` times, then answers 200 with the value.
@@ -42,7 +42,7 @@ fn load(dir: &Path, reads: u32, stores: &Stores) -> Apps {
     let config = AppConfig::for_module(module);
     // Every variant reads the same key of its own private store.
     let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");
-    let store = stores.for_app(&config.name, &[], None);
+    let store = stores.for_app(&config.name, &[], None, &StoreScope::Own);
     runtime
         .block_on(store.default_store().set("present", vec![b'v'; 64]))
         .expect("store the key");
@@ -70,7 +70,10 @@ fn db_get(c: &mut Criterion) {
             })
         });
     }
-    let bucket = stores.for_app("reads0", &[], None).default_store().clone();
+    let bucket = stores
+        .for_app("reads0", &[], None, &StoreScope::Own)
+        .default_store()
+        .clone();
     c.bench_function("embedded store get, no guest", |b| {
         b.iter(|| runtime.block_on(bucket.get("present")).expect("get"))
     });

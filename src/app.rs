@@ -14,6 +14,7 @@ use http::{Request, Response};
 use http_body_util::{BodyExt as _, Limited};
 
 use crate::abi::classic::{ClassicAbi, ClassicModule};
+use crate::abi::static_response::StaticGuest;
 use crate::abi::wagi::{COMMAND_ENTRY, WagiAbi, WagiModule};
 use crate::abi::wasi_http::{WasiHttpAbi, WasiHttpGuest};
 use crate::abi::{AbiKind, Guest, GuestError, RequestBody, ResponseBody};
@@ -23,13 +24,16 @@ use crate::context::AppContext;
 use crate::engine::WasmEngine;
 use crate::fetch::{self, Modules, module_key};
 use crate::kv::Stores;
+use crate::router::Route;
+use crate::spin;
 
 /// One configured app, ready to serve.
 pub struct App {
     pub context: Arc<AppContext>,
     pub config: AppConfig,
-    /// The content of its module, and the ABI it was asked to speak.
-    module: CompiledKey,
+    /// The content of its module, and the ABI it was asked to speak; `None`
+    /// for a static response.
+    module: Option<CompiledKey>,
     guest: Guest,
 }
 
@@ -49,7 +53,10 @@ impl App {
             return Err(GuestError::BodyTooLarge(limits.max_request_body_bytes));
         }
         let limit = usize::try_from(limits.max_request_body_bytes).unwrap_or(usize::MAX);
-        let request = request.map(|body| Limited::new(body, limit).boxed_unsync());
+        let mut request = request.map(|body| Limited::new(body, limit).boxed_unsync());
+        if let Route::Spin(route) = &self.config.route {
+            spin::headers::prepare(route, &mut request);
+        }
         // Dropping the guest's future on timeout unwinds it: an epoch tick
         // makes any guest loop yield, so the drop happens within one tick.
         tokio::time::timeout(limits.timeout, self.guest.handle(&self.context, request))
@@ -57,9 +64,9 @@ impl App {
             .unwrap_or(Err(GuestError::Timeout(limits.timeout)))
     }
 
-    /// The SHA-256 of the module it runs, as fetched.
-    pub fn module_digest(&self) -> [u8; 32] {
-        self.module.0
+    /// The SHA-256 of the module it runs, as fetched; `None` when it runs none.
+    pub fn module_digest(&self) -> Option<[u8; 32]> {
+        self.module.map(|(digest, _)| digest)
     }
 
     /// The ABI this app's guest speaks.
@@ -67,11 +74,18 @@ impl App {
         self.guest.kind()
     }
 
-    fn new(config: AppConfig, module: CompiledKey, guest: Guest, stores: &Stores) -> App {
+    fn new(config: AppConfig, module: Option<CompiledKey>, guest: Guest, stores: &Stores) -> App {
         let context = AppContext {
-            stores: stores.for_app(&config.name, &config.key_value_stores, config.max_keys),
+            stores: stores.for_app(
+                &config.name,
+                &config.key_value_stores,
+                config.max_keys,
+                &config.store_scope,
+            ),
             name: config.name.clone(),
             env: config.env.clone(),
+            variables: config.variables.0.clone(),
+            argv: config.argv.clone(),
             limits: config.limits,
             allowed_outbound_hosts: config.allowed_outbound_hosts.clone(),
             route: config.route.clone(),
@@ -159,7 +173,7 @@ impl Loader {
         let (cached_before, compiled_before) = self.engine.cache_counts();
         let mut wanted: Vec<CompiledKey> = Vec::new();
         for config in configs {
-            if let Some(Ok(module)) = modules.get(&module_key(config)) {
+            if let Some(Ok(module)) = module_key(config).and_then(|key| modules.get(&key)) {
                 wanted.push((*module.digest.as_bytes(), config.abi));
             }
         }
@@ -187,7 +201,14 @@ impl Loader {
         let mut apps = Vec::with_capacity(configs.len());
         let mut problems = Vec::new();
         for config in configs {
-            let module = match modules.get(&module_key(config)) {
+            let Some(module_key) = module_key(config) else {
+                match static_app(config, previous, stores) {
+                    Ok(app) => apps.push(app),
+                    Err(error) => problems.push(located(source, config, &error)),
+                }
+                continue;
+            };
+            let module = match modules.get(&module_key) {
                 Some(Ok(module)) => module,
                 Some(Err(error)) => {
                     problems.push(located(source, config, error));
@@ -201,7 +222,7 @@ impl Loader {
             let key = (*module.digest.as_bytes(), config.abi);
             let unchanged = previous.and_then(|apps| {
                 apps.iter()
-                    .find(|app| app.module == key && same_config(&app.config, config))
+                    .find(|app| app.module == Some(key) && same_config(&app.config, config))
             });
             if let Some(app) = unchanged {
                 apps.push(app.clone());
@@ -212,7 +233,9 @@ impl Loader {
                 Err(errors) => Err(errors.clone()),
             };
             match bound {
-                Ok(guest) => apps.push(Arc::new(App::new(config.clone(), key, guest, stores))),
+                Ok(guest) => {
+                    apps.push(Arc::new(App::new(config.clone(), Some(key), guest, stores)))
+                }
                 Err(errors) => problems.extend(errors.iter().map(|e| located(source, config, e))),
             }
         }
@@ -229,6 +252,28 @@ impl Loader {
             _engine: self.engine.clone(),
         })
     }
+}
+
+/// An app answering with its config's static response: the one of
+/// `previous` if the same, else a new one.
+fn static_app(
+    config: &AppConfig,
+    previous: Option<&Apps>,
+    stores: &Stores,
+) -> Result<Arc<App>, String> {
+    let unchanged = previous.and_then(|apps| {
+        apps.iter()
+            .find(|app| app.module.is_none() && same_config(&app.config, config))
+    });
+    if let Some(app) = unchanged {
+        return Ok(app.clone());
+    }
+    let response = config
+        .static_response
+        .as_ref()
+        .ok_or("no static response")?;
+    let guest = Guest::Static(StaticGuest::new(response)?);
+    Ok(Arc::new(App::new(config.clone(), None, guest, stores)))
 }
 
 /// Whether two configs of an app ask for the same thing (where in the file
@@ -381,6 +426,7 @@ fn compile(
         AbiKind::Classic => Compiled::Classic(Arc::new(abis.classic.load(engine, wasm)?)),
         AbiKind::WasiHttp => Compiled::WasiHttp(abis.wasi_http.load(engine, wasm)?),
         AbiKind::Wagi => Compiled::Wagi(Arc::new(abis.wagi.load(engine, wasm)?)),
+        AbiKind::Static => return Err(vec!["a static response has no module".into()]),
     })
 }
 

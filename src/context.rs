@@ -14,6 +14,13 @@ use crate::router::Route;
 pub struct AppContext {
     pub name: String,
     pub env: Vec<(String, String)>,
+    /// Values a component reads through wasi:config and Spin's variables
+    /// interfaces: for a Spin component its resolved `variables`, for other
+    /// apps their `env`.
+    pub variables: Vec<(String, String)>,
+    /// A WAGI guest's command line with `${SCRIPT_NAME}` and `${ARGS}` to
+    /// fill in (Spin's `argv`); `None`: the app's name alone.
+    pub argv: Option<String>,
     pub limits: Limits,
     pub allowed_outbound_hosts: AllowedHosts,
     pub route: Route,
@@ -36,6 +43,8 @@ impl Default for AppContext {
         AppContext {
             name: String::new(),
             env: Vec::new(),
+            variables: Vec::new(),
+            argv: None,
             limits: Limits::default(),
             allowed_outbound_hosts: AllowedHosts::default(),
             route: Route::Prefix(String::new()),

@@ -1,7 +1,8 @@
 //! Getting every app's module bytes before anything is loaded: one fetch per
 //! distinct source (concurrently), each checked against its app's `digest`,
-//! WebAssembly text turned into binary. [`crate::app::Loader`] then compiles
-//! from these bytes, so a module fails to fetch, or to match its pin, before
+//! WebAssembly text turned into binary, wit-bindgen core modules made
+//! components. [`crate::app::Loader`] then compiles from these bytes, so a
+//! module fails to fetch, to match its pin or to become a component before
 //! any app is replaced.
 
 use std::collections::HashMap;
@@ -21,15 +22,19 @@ pub type ModuleKey = (SourceUrl, Option<Digest>);
 /// Every distinct module of a config, or why it could not be had.
 pub type Modules = HashMap<ModuleKey, Result<ModuleBytes, String>>;
 
-pub fn module_key(config: &AppConfig) -> ModuleKey {
-    (config.source.clone(), config.digest)
+/// The module `config` runs; `None` for a static response, which runs none.
+pub fn module_key(config: &AppConfig) -> Option<ModuleKey> {
+    if config.static_response.is_some() {
+        return None;
+    }
+    Some((config.source.clone(), config.digest))
 }
 
 /// Fetches every module through `sources`: files are read, remote modules
 /// downloaded or, when their remote is down, served from the last good copy
 /// (with a warning naming the source and the copy's age).
 pub async fn fetch_all(configs: &[AppConfig], sources: &Sources) -> Modules {
-    let mut keys: Vec<ModuleKey> = configs.iter().map(module_key).collect();
+    let mut keys: Vec<ModuleKey> = configs.iter().filter_map(module_key).collect();
     keys.sort_by_key(|(source, pin)| (source.to_string(), pin.map(|d| d.to_hex())));
     keys.dedup();
     let fetches = keys.into_iter().map(|key| async move {
@@ -57,7 +62,10 @@ pub async fn fetch_all(configs: &[AppConfig], sources: &Sources) -> Modules {
 pub fn read_local(configs: &[AppConfig]) -> Modules {
     let mut modules = Modules::new();
     for config in configs {
-        modules.entry(module_key(config)).or_insert_with(|| {
+        let Some(key) = module_key(config) else {
+            continue;
+        };
+        modules.entry(key).or_insert_with(|| {
             let SourceUrl::File(path) = &config.source else {
                 return Err(format!(
                     "{}: only `serve` and `check` fetch remote modules",
@@ -79,10 +87,14 @@ pub fn read_local(configs: &[AppConfig]) -> Modules {
     modules
 }
 
+/// The bytes to compile: text made binary, and a core module carrying
+/// wit-bindgen's component type made a component ([`crate::componentize`]).
+/// `digest` stays that of the bytes fetched.
 fn to_wasm(bytes: &[u8], digest: Digest) -> Result<ModuleBytes, String> {
     let wasm = wat::parse_bytes(bytes)
         .map_err(|e| format!("{e}"))?
         .into_owned();
+    let wasm = crate::componentize::componentize_if_typed(wasm)?;
     Ok(ModuleBytes { wasm, digest })
 }
 

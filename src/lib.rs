@@ -7,13 +7,15 @@
 //! through [`server`] with an access-log line.
 //! Around that path: [`config`] (the TOML file), [`engine`] (the one wasmtime
 //! engine), [`compile_cache`] (compiled code kept on disk across start-ups),
+//! [`componentize`] (wit-bindgen core modules made components at load),
 //! [`outbound`] (what guests may connect to), [`kv`] (the key-value stores
-//! guests keep state in), [`context`] (what a guest may reach of its app)
-//! and [`logging`].
+//! guests keep state in), [`context`] (what a guest may reach of its app),
+//! [`spin`] (Spin apps' `spin.toml` and runtime config) and [`logging`].
 
 pub mod abi;
 pub mod app;
 pub mod compile_cache;
+pub mod componentize;
 pub mod config;
 pub mod context;
 pub mod deployment;
@@ -26,3 +28,4 @@ pub mod reload;
 pub mod router;
 pub mod server;
 pub mod sources;
+pub mod spin;

@@ -13,10 +13,12 @@ use http_body_util::BodyExt as _;
 use serverless_wasm::abi::{RequestBody, ResponseBody, full_body};
 use serverless_wasm::app::{Apps, Loader};
 use serverless_wasm::compile_cache::{CompileCache, prune};
-use serverless_wasm::config::{AppConfig, Config};
+use serverless_wasm::config::{AppConfig, Config, Variables};
+use serverless_wasm::deployment::Deployment;
 use serverless_wasm::fetch::{fetch_all, human_age};
 use serverless_wasm::kv::Stores;
 use serverless_wasm::reload::{Overrides, Reloader};
+use serverless_wasm::router::Lookup;
 use serverless_wasm::server::{Server, Service};
 use serverless_wasm::sources::{SourceOptions, Sources, install_tls_provider};
 use std::sync::Arc;
@@ -41,8 +43,11 @@ enum Command {
     Serve(ServeArgs),
     /// Load and compile every module, validate the config, print the routes.
     Check {
-        /// The TOML config file.
+        /// The TOML config file, or a Spin app's spin.toml.
         config: PathBuf,
+        /// Spin's runtime config (key-value stores) for a spin.toml.
+        #[arg(long, value_name = "FILE")]
+        runtime_config_file: Option<PathBuf>,
         #[command(flatten)]
         cache: CacheArgs,
     },
@@ -61,8 +66,11 @@ enum Command {
 
 #[derive(Args)]
 struct ServeArgs {
-    /// The TOML config file.
+    /// The TOML config file, or a Spin app's spin.toml.
     config: Option<PathBuf>,
+    /// Spin's runtime config (key-value stores) for a spin.toml.
+    #[arg(long, value_name = "FILE")]
+    runtime_config_file: Option<PathBuf>,
     /// Listen on this address instead of the config's `listen_address`.
     #[arg(long, value_name = "HOST:PORT")]
     listen: Option<String>,
@@ -106,8 +114,12 @@ impl CacheArgs {
 
 #[derive(Args)]
 struct RunArgs {
-    /// The module (.wasm or .wat).
+    /// The module (.wasm or .wat), or a config or spin.toml (.toml) to route
+    /// the request through.
     module: PathBuf,
+    /// Spin's runtime config (key-value stores) for a spin.toml.
+    #[arg(long, value_name = "FILE")]
+    runtime_config_file: Option<PathBuf>,
     /// The exported function to call.
     #[arg(long, default_value = "handle")]
     function: String,
@@ -152,7 +164,17 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Some(Command::Serve(args)) => serve(args),
-        Some(Command::Check { config, cache }) => check(&config, cache.cache()),
+        Some(Command::Check {
+            config,
+            runtime_config_file,
+            cache,
+        }) => {
+            let overrides = Overrides {
+                runtime_config: runtime_config_file,
+                ..Overrides::default()
+            };
+            check(&config, &overrides, cache.cache())
+        }
         Some(Command::Run(args)) => run(args),
         Some(Command::Cache { prune, cache }) => cache_command(prune, &cache),
         None => serve(cli.serve),
@@ -168,9 +190,12 @@ fn main() -> ExitCode {
     }
 }
 
-fn load_config(path: &Path) -> anyhow::Result<Config> {
-    let config =
-        Config::load(path).map_err(|errors| anyhow::anyhow!("invalid config:\n{errors}"))?;
+/// The config at `path` with the Spin apps it mounts, or the Spin app at
+/// `path`, with the command line's overrides applied.
+fn load_config(path: &Path, overrides: &Overrides) -> anyhow::Result<Config> {
+    let config = overrides
+        .load(path)
+        .map_err(|errors| anyhow::anyhow!("invalid config:\n{errors}"))?;
     for warning in &config.warnings {
         tracing::warn!("{warning}");
     }
@@ -211,9 +236,9 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let overrides = Overrides {
         data_dir: args.data_dir,
         listen: args.listen,
+        runtime_config: args.runtime_config_file,
     };
-    let mut config = load_config(&path)?;
-    overrides.apply(&mut config);
+    let config = load_config(&path, &overrides)?;
     let stores = open_stores(&config)?;
     let sources = open_sources(&config)?;
     let loader = Loader::new(args.cache.cache()).map_err(cannot_load)?;
@@ -242,8 +267,8 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn check(path: &Path, cache: CompileCache) -> anyhow::Result<ExitCode> {
-    let config = load_config(path)?;
+fn check(path: &Path, overrides: &Overrides, cache: CompileCache) -> anyhow::Result<ExitCode> {
+    let config = load_config(path, overrides)?;
     let sources = open_sources(&config)?;
     let modules = runtime()?.block_on(fetch_all(&config.apps, &sources));
     // Opening no store keeps `check` from locking a running server's data.
@@ -320,14 +345,6 @@ fn megabytes(bytes: u64) -> String {
 }
 
 fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
-    let mut app = AppConfig::for_module(args.module.clone());
-    app.function = args.function.clone();
-    app.limits.timeout = Duration::from_millis(args.timeout_ms);
-    app.env = args
-        .env
-        .iter()
-        .map(|entry| split_pair(entry, '='))
-        .collect::<anyhow::Result<_>>()?;
     let request = run_request(&args)?;
     let scratch;
     let data_dir = match &args.data_dir {
@@ -337,17 +354,36 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             scratch.path()
         }
     };
-    let stores = Stores::open(&[], data_dir)
+    let routed = args.module.extension().is_some_and(|ext| ext == "toml");
+    let configs = if routed {
+        let overrides = Overrides {
+            data_dir: Some(data_dir.to_owned()),
+            runtime_config: args.runtime_config_file.clone(),
+            ..Overrides::default()
+        };
+        load_config(&args.module, &overrides)?
+    } else {
+        Config {
+            apps: vec![module_app(&args)?],
+            ..Config::empty(&args.module, data_dir)
+        }
+    };
+    let stores = Stores::open(&configs.key_value_stores, data_dir)
         .with_context(|| format!("cannot open the key-value store in {}", data_dir.display()))?;
-    let apps = Apps::load(
-        std::slice::from_ref(&app),
-        None,
-        args.cache.cache(),
-        &stores,
-    )
-    .map_err(|problems| anyhow::anyhow!("{}", problems.join("\n")))?;
-    let Some(app) = apps.get(0) else {
-        bail!("the module did not load")
+    let apps = Apps::load(&configs.apps, None, args.cache.cache(), &stores)
+        .map_err(|problems| anyhow::anyhow!("{}", problems.join("\n")))?;
+    let deployment = Deployment::new(apps);
+    let path = request.uri().path().to_owned();
+    let app = match deployment.lookup(request.method(), &path) {
+        Ok(app) => app,
+        Err(Lookup::NotFound) => bail!("no app of {} serves {path}", args.module.display()),
+        Err(Lookup::MethodNotAllowed { allow }) => bail!(
+            "no app of {} serves {} {path} (allowed: {})",
+            args.module.display(),
+            request.method(),
+            allow.to_str().unwrap_or("")
+        ),
+        Err(Lookup::Found(_)) => bail!("the module did not load"),
     };
     runtime()?.block_on(async {
         match app.handle(request).await {
@@ -361,6 +397,21 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             }
         }
     })
+}
+
+/// The one app `run` makes of a module: every method and path, the given
+/// function, deadline and env.
+fn module_app(args: &RunArgs) -> anyhow::Result<AppConfig> {
+    let mut app = AppConfig::for_module(args.module.clone());
+    app.function = args.function.clone();
+    app.limits.timeout = Duration::from_millis(args.timeout_ms);
+    app.env = args
+        .env
+        .iter()
+        .map(|entry| split_pair(entry, '='))
+        .collect::<anyhow::Result<_>>()?;
+    app.variables = Variables(app.env.clone());
+    Ok(app)
 }
 
 fn run_request(args: &RunArgs) -> anyhow::Result<Request<RequestBody>> {

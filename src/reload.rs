@@ -15,11 +15,12 @@ use notify::{EventKind, RecursiveMode};
 use tokio::sync::mpsc;
 
 use crate::app::{Apps, Loader};
-use crate::config::{Config, StoreConfig};
+use crate::config::{Config, ConfigErrors, StoreConfig};
 use crate::fetch::fetch_all;
 use crate::kv::Stores;
 use crate::server::Service;
 use crate::sources::{Origin, SourceUrl, Sources};
+use crate::spin;
 
 /// Edits closer together than this are one reload: an editor's save is
 /// often several writes and a rename.
@@ -32,13 +33,19 @@ const IDLE_POLL: Duration = Duration::from_secs(5);
 pub struct Overrides {
     pub data_dir: Option<PathBuf>,
     pub listen: Option<String>,
+    /// Spin's runtime config, for a Spin app served by its `spin.toml`.
+    pub runtime_config: Option<PathBuf>,
 }
 
 impl Overrides {
-    pub fn apply(&self, config: &mut Config) {
-        if let Some(dir) = &self.data_dir {
-            config.data_dir = dir.clone();
-        }
+    /// Reads the config at `path` (a native config with the Spin apps it
+    /// mounts, or a Spin app's `spin.toml`) with these overrides.
+    pub fn load(&self, path: &Path) -> Result<Config, ConfigErrors> {
+        spin::load(
+            path,
+            self.runtime_config.as_deref(),
+            self.data_dir.as_deref(),
+        )
     }
 }
 
@@ -80,7 +87,7 @@ impl Reloader {
     pub fn reload(&self, trigger: &str) -> bool {
         let started = Instant::now();
         let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
-        let mut config = match Config::load(&self.path) {
+        let config = match self.overrides.load(&self.path) {
             Ok(config) => config,
             Err(errors) => {
                 tracing::error!(
@@ -89,7 +96,6 @@ impl Reloader {
                 return false;
             }
         };
-        self.overrides.apply(&mut config);
         for warning in &config.warnings {
             tracing::warn!("{warning}");
         }
@@ -201,7 +207,7 @@ impl Reloader {
             }
             match self.sources.fetch(source, None).await {
                 Ok(fetched) if fetched.origin == Origin::Fresh => {
-                    if *fetched.digest.as_bytes() != app.module_digest() {
+                    if Some(*fetched.digest.as_bytes()) != app.module_digest() {
                         return Some(source.to_string());
                     }
                 }
@@ -268,7 +274,12 @@ impl Watched {
             SourceUrl::File(path) => Some(path.as_path()),
             _ => None,
         });
-        let paths = std::iter::once(config.file.as_path()).chain(modules);
+        let manifests = config.spin_apps.iter().flat_map(|mount| {
+            std::iter::once(mount.manifest.as_path()).chain(mount.runtime_config.as_deref())
+        });
+        let paths = std::iter::once(config.file.as_path())
+            .chain(manifests)
+            .chain(modules);
         let files: BTreeSet<_> = paths.filter_map(split).collect();
         let directories: BTreeSet<PathBuf> = files.iter().map(|(dir, _)| dir.clone()).collect();
         for gone in self.directories.difference(&directories) {

@@ -4,6 +4,10 @@
 pub mod classic;
 mod exports;
 mod log_stream;
+mod spin_imports;
+mod spin_key_value;
+mod spin_variables;
+pub mod static_response;
 pub mod wagi;
 mod wasi_config;
 mod wasi_ctx;
@@ -45,6 +49,8 @@ pub enum AbiKind {
     WasiHttp,
     /// A WASI preview 1 command run CGI style (WAGI).
     Wagi,
+    /// No module: a fixed response (Spin's `static_response`).
+    Static,
 }
 
 impl AbiKind {
@@ -54,6 +60,7 @@ impl AbiKind {
             AbiKind::Classic => "classic",
             AbiKind::WasiHttp => "wasi-http",
             AbiKind::Wagi => "wagi",
+            AbiKind::Static => "static",
         }
     }
 
@@ -138,6 +145,7 @@ pub enum Guest {
     Classic(classic::ClassicGuest),
     WasiHttp(wasi_http::WasiHttpGuest),
     Wagi(wagi::WagiGuest),
+    Static(static_response::StaticGuest),
 }
 
 impl Guest {
@@ -151,6 +159,7 @@ impl Guest {
             Guest::Classic(guest) => guest.handle(app, request).await,
             Guest::WasiHttp(guest) => guest.handle(app, request).await,
             Guest::Wagi(guest) => guest.handle(app, request).await,
+            Guest::Static(guest) => guest.respond(),
         }
     }
 
@@ -159,6 +168,7 @@ impl Guest {
             Guest::Classic(_) => AbiKind::Classic,
             Guest::WasiHttp(_) => AbiKind::WasiHttp,
             Guest::Wagi(_) => AbiKind::Wagi,
+            Guest::Static(_) => AbiKind::Static,
         }
     }
 }

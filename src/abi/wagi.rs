@@ -91,7 +91,7 @@ impl WagiGuest {
         let body = buffer_body(body, app.limits.max_request_body_bytes).await?;
         let stdout = MemoryOutputPipe::new(MAX_OUTPUT);
         let wasi = wasi_ctx::builder(app, &LogSpan::current())?
-            .args(&[app.name.as_str()])
+            .args(&command_line(app, &parts.uri))
             .envs(&cgi_environment(app, &parts, body.len()))
             .stdin(MemoryInputPipe::new(body))
             .stdout(stdout.clone())
@@ -128,15 +128,26 @@ impl WagiGuest {
     }
 }
 
+/// The guest's arguments: the app's name, or Spin's `argv` with
+/// `${SCRIPT_NAME}` (the request path) and `${ARGS}` (the query, `&` read as
+/// a space) filled in and split at each space, as Spin does.
+fn command_line(app: &AppContext, uri: &http::Uri) -> Vec<String> {
+    let Some(argv) = &app.argv else {
+        return vec![app.name.clone()];
+    };
+    let args = uri.query().unwrap_or("").replace('&', " ");
+    argv.replace("${SCRIPT_NAME}", uri.path())
+        .replace("${ARGS}", &args)
+        .split(' ')
+        .map(str::to_owned)
+        .collect()
+}
+
 /// The CGI/1.1 variables, WAGI's additions, and one `HTTP_*` per header.
 /// `SCRIPT_NAME` is the part of the path the route matched, `PATH_INFO` the rest.
 fn cgi_environment(app: &AppContext, parts: &Parts, body_length: usize) -> Vec<(String, String)> {
     let path = parts.uri.path();
-    let script_name = match &app.route {
-        Route::Exact(exact) => exact.as_str(),
-        Route::Prefix(prefix) => prefix.as_str(),
-    };
-    let path_info = path.strip_prefix(script_name).unwrap_or("");
+    let (script_name, path_info) = app.route.split(path);
     let connection = parts.extensions.get::<ConnectionInfo>();
     let host = parts
         .headers
@@ -202,7 +213,30 @@ fn cgi_environment(app: &AppContext, parts: &Parts, body_length: usize) -> Vec<(
         );
         env.push((name, String::from_utf8_lossy(value.as_bytes()).into_owned()));
     }
+    if matches!(app.route, Route::Spin(_)) {
+        spin_variables(&mut env, &parts.headers);
+    }
     env
+}
+
+/// What Spin's WAGI executor adds for a Spin route: each `spin-*` header the
+/// request was given as `X_*` (`spin-full-url` as `X_FULL_URL`, ...), over
+/// the variable of that name if there is one.
+fn spin_variables(env: &mut Vec<(String, String)>, headers: &http::HeaderMap) {
+    for (name, value) in headers {
+        let Some(rest) = name.as_str().strip_prefix("spin-") else {
+            continue;
+        };
+        if rest == "path-info" {
+            continue;
+        }
+        let key = format!("X_{}", rest.to_ascii_uppercase().replace('-', "_"));
+        let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+        match env.iter_mut().find(|(existing, _)| *existing == key) {
+            Some(entry) => entry.1 = value,
+            None => env.push((key, value)),
+        }
+    }
 }
 
 /// Parses CGI output: header lines (`Status:`, `Location:`, any other), a

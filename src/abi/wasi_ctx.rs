@@ -41,7 +41,9 @@ fn socket_check(
 ) -> impl Fn(SocketAddr, SocketAddrUse) -> SocketCheck + Send + Sync + 'static {
     move |address, use_| {
         let permitted = match use_ {
-            SocketAddrUse::TcpConnect => allowed.allows(&address.ip().to_string(), address.port()),
+            SocketAddrUse::TcpConnect => {
+                allowed.allows_scheme("tcp", &address.ip().to_string(), address.port())
+            }
             SocketAddrUse::TcpBind => address.ip().is_unspecified() && address.port() == 0,
             _ => false,
         };

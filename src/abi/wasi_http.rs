@@ -4,7 +4,9 @@
 //! outgoing HTTP obeys the app's `allowed_outbound_hosts`. An app with
 //! `reuse = N` keeps instances between requests ([`IdleInstances`]).
 //! Beside WASI and wasi:http, components get `wasi:keyvalue` and
-//! `wasi:config` on their app's stores and `env`.
+//! `wasi:config` on their app's stores and `variables`, and Spin's
+//! key-value and variables interfaces on the same; a component importing
+//! Spin interfaces this host lacks still loads (`spin_imports`).
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -24,14 +26,18 @@ use wasmtime_wasi_http::p3::bindings::ServicePre;
 use wasmtime_wasi_http::{WasiBody, WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
 
 use super::log_stream::LogSpan;
+use super::spin_variables::{self, VariablesView};
 use super::wasi_config::{self, ConfigView};
 use super::wasi_keyvalue::{self, KeyValueView};
-use super::{BoxError, GuestError, RequestBody, ResponseBody, wasi_ctx};
+use super::{
+    BoxError, GuestError, RequestBody, ResponseBody, spin_imports, spin_key_value, wasi_ctx,
+};
 use crate::context::AppContext;
 use crate::engine::{self, LimitedState, WasmEngine};
 use crate::outbound::AllowedHosts;
 
-/// The host side of wasi:http: one linker with WASI and wasi:http, 0.2 and 0.3.
+/// The host side of wasi:http: one linker with WASI and wasi:http, 0.2 and
+/// 0.3, and the state interfaces (wasi:keyvalue, wasi:config, Spin's).
 pub struct WasiHttpAbi {
     linker: Linker<WasiHttpState>,
     /// The same with Spin's shape of `wasi:keyvalue/batch@0.2.0-draft2`.
@@ -60,7 +66,8 @@ pub struct WasiHttpGuest {
 pub struct WasiHttpState {
     /// Where the guest's stdout and stderr are logged: the current request.
     log_span: LogSpan,
-    /// The app it serves: its stores (`wasi:keyvalue`) and `env` (`wasi:config`).
+    /// The app it serves: its stores (`wasi:keyvalue`, Spin's key-value) and
+    /// `variables` (`wasi:config`, Spin's variables).
     app: Arc<AppContext>,
     wasi: WasiCtx,
     http: WasiHttpCtx,
@@ -78,7 +85,11 @@ impl WasiHttpAbi {
         wasmtime_wasi_http::p3::add_to_linker(&mut linker)?;
         wasi_keyvalue::add_to_linker(&mut linker, key_value_view)?;
         wasi_config::add_to_linker(&mut linker, |state: &mut WasiHttpState| ConfigView {
-            env: &state.app.env,
+            variables: &state.app.variables,
+        })?;
+        spin_key_value::add_to_linker(&mut linker, key_value_view)?;
+        spin_variables::add_to_linker(&mut linker, |state: &mut WasiHttpState| VariablesView {
+            variables: &state.app.variables,
         })?;
         let mut spin_linker = linker.clone();
         wasi_keyvalue::add_spin_batch_to_linker(&mut spin_linker, key_value_view)?;
@@ -92,13 +103,18 @@ impl WasiHttpAbi {
     /// WASI 0.2 (`incoming-handler`) or 0.3 (`handler`).
     pub fn load(&self, engine: &WasmEngine, wasm: &[u8]) -> Result<WasiHttpGuest, Vec<String>> {
         let component = engine.component(wasm)?;
+        if let Some(refusal) = prerelease_handler(&component) {
+            return Err(vec![refusal]);
+        }
         let pre = match self.linker.instantiate_pre(&component) {
             Ok(pre) => pre,
             // Only Spin's batch shape can make the second one link.
-            Err(error) => self
-                .spin_linker
-                .instantiate_pre(&component)
-                .map_err(|_| vec![format!("{error:#}")])?,
+            Err(error) => match self.spin_linker.instantiate_pre(&component) {
+                Ok(pre) => pre,
+                Err(_) => self
+                    .link_stubbing_spin(&component)
+                    .ok_or_else(|| vec![format!("{error:#}")])?,
+            },
         };
         let pre = match ServicePre::new(pre.clone()) {
             Ok(service) => ProxyPre::P3(service),
@@ -114,6 +130,43 @@ impl WasiHttpAbi {
             idle: None,
         })
     }
+
+    /// Links a component that imports Spin interfaces this host does not
+    /// provide, those interfaces trapping when called, if nothing else
+    /// keeps it from linking; says so once, naming them.
+    fn link_stubbing_spin(
+        &self,
+        component: &wasmtime::component::Component,
+    ) -> Option<wasmtime::component::InstancePre<WasiHttpState>> {
+        let unprovided = spin_imports::unprovided(component, &self.linker);
+        if unprovided.is_empty() {
+            return None;
+        }
+        let pre = [&self.linker, &self.spin_linker]
+            .into_iter()
+            .find_map(|linker| spin_imports::link_with_traps(linker, component, &unprovided))?;
+        tracing::warn!(
+            "a component imports Spin interfaces this host does not provide: `{}`; \
+             it is served, and each call to one of them fails its request",
+            unprovided.join("`, `")
+        );
+        Some(pre)
+    }
+}
+
+/// Why a component exporting a pre-release `wasi:http/handler@0.3.0-*`
+/// (Rust spin-sdk 6, Spin's Python SDK 4) cannot be served: its types differ
+/// from the released 0.3.0 this host links.
+fn prerelease_handler(component: &wasmtime::component::Component) -> Option<String> {
+    let component_type = component.component_type();
+    let (name, _) = component_type
+        .exports(component.engine())
+        .find(|(name, _)| name.starts_with("wasi:http/handler@0.3.0-"))?;
+    Some(format!(
+        "the component exports `{name}`, a pre-release of WASI 0.3 this host does not \
+         serve; it serves `wasi:http/handler@0.3.0` (Rust spin-sdk 7, the `wasip3` crate \
+         0.7 and later) and `wasi:http/incoming-handler@0.2.x`: rebuild it for one of those"
+    ))
 }
 
 impl WasiHttpGuest {
@@ -456,14 +509,15 @@ impl OutboundHttp {
         let Some(host) = uri.host() else {
             return false;
         };
-        let default_port = if uri.scheme() == Some(&http::uri::Scheme::HTTPS) {
+        let scheme = uri.scheme_str().unwrap_or("http");
+        let default_port = if scheme.eq_ignore_ascii_case("https") {
             443
         } else {
             80
         };
         let host = host.trim_start_matches('[').trim_end_matches(']');
         self.allowed
-            .allows(host, uri.port_u16().unwrap_or(default_port))
+            .allows_scheme(scheme, host, uri.port_u16().unwrap_or(default_port))
     }
 }
 

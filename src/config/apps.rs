@@ -11,11 +11,15 @@ impl Reader<'_> {
         top: &Section<'_, '_>,
         defaults: &Settings,
         stores: &[StoreConfig],
+        has_spin_apps: bool,
     ) -> Vec<AppDraft> {
         const KEY: &str = "applications";
-        const NONE_MESSAGE: &str = "no applications; add at least one [[applications]] table";
+        const NONE_MESSAGE: &str =
+            "no applications; add at least one [[applications]] or [[spin_apps]] table";
         let Some(value) = top.table.get(KEY) else {
-            self.error(0, KEY.to_owned(), NONE_MESSAGE);
+            if !has_spin_apps {
+                self.error(0, KEY.to_owned(), NONE_MESSAGE);
+            }
             return Vec::new();
         };
         let DeValue::Array(tables) = value.get_ref() else {
@@ -293,6 +297,7 @@ impl Reader<'_> {
                 "app `{name}` may connect to any host: set allowed_outbound_hosts to restrict it"
             ));
         }
+        let variables = Variables(draft.env.clone());
         AppConfig {
             name,
             source,
@@ -308,6 +313,10 @@ impl Reader<'_> {
             reuse: draft.reuse,
             key_value_stores: draft.key_value_stores,
             max_keys: draft.max_keys,
+            store_scope: StoreScope::Own,
+            static_response: None,
+            variables,
+            argv: None,
             line: draft.line,
         }
     }

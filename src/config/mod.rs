@@ -17,12 +17,15 @@ use toml::Spanned;
 use toml::de::{DeTable, DeValue, ValueDeserializer};
 
 mod apps;
-mod keys;
+pub(crate) mod keys;
 mod modules;
+mod spin_apps;
 mod stores;
 
 use keys::{field_names, unknown_key_message};
-pub use stores::{DEFAULT_DATA_DIR, StoreBackend, StoreConfig};
+use spin_apps::RawSpinApp;
+pub use spin_apps::SpinMount;
+pub use stores::{DEFAULT_DATA_DIR, StoreBackend, StoreConfig, StoreScope};
 use stores::{RawStore, check_max_keys};
 
 use crate::abi::AbiKind;
@@ -59,6 +62,8 @@ pub struct Config {
     pub poll: Option<Duration>,
     /// The S3 endpoint for `s3://` sources (`s3_endpoint`), else `AWS_ENDPOINT_URL`.
     pub s3_endpoint: Option<String>,
+    /// The `[[spin_apps]]` mounted beside `apps`, not yet read.
+    pub spin_apps: Vec<SpinMount>,
     /// Problems that do not stop the server, one line each, for the operator.
     pub warnings: Vec<String>,
 }
@@ -95,8 +100,40 @@ pub struct AppConfig {
     pub key_value_stores: Vec<String>,
     /// The most keys the app's own `default` store may hold; `None`: no limit.
     pub max_keys: Option<u64>,
+    /// Whose stores the labels in `key_value_stores` are.
+    pub store_scope: StoreScope,
+    /// A fixed answer served instead of running a module (Spin's
+    /// `static_response`); `source` then only names where it was written.
+    pub static_response: Option<StaticResponse>,
+    /// What the guest reads through `wasi:config` and Spin's variables: a
+    /// Spin component's resolved `variables`, a native app's `env`.
+    pub variables: Variables,
+    /// A WAGI guest's command line, Spin's `argv` (`${SCRIPT_NAME}` and
+    /// `${ARGS}` substituted per request); `None`: the app's name alone.
+    pub argv: Option<String>,
     /// 1-based line of the app's `[[applications]]` header (0 when not from a file).
     pub line: usize,
+}
+
+/// Names and values a guest may read; `Debug` shows the names only, since
+/// a Spin app's secrets are among the values.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct Variables(pub Vec<(String, String)>);
+
+impl fmt::Debug for Variables {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_set()
+            .entries(self.0.iter().map(|(name, _)| name))
+            .finish()
+    }
+}
+
+/// A response served as it is, without a guest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StaticResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
 }
 
 /// What one request of an application may use.
@@ -138,12 +175,32 @@ impl AppConfig {
             reuse: 1,
             key_value_stores: Vec::new(),
             max_keys: None,
+            store_scope: StoreScope::Own,
+            static_response: None,
+            variables: Variables::default(),
+            argv: None,
             line: 0,
         }
     }
 }
 
 impl Config {
+    /// A config of no apps read from `file`, its defaults otherwise, keeping
+    /// its embedded store in `data_dir`.
+    pub fn empty(file: &Path, data_dir: &Path) -> Config {
+        Config {
+            file: file.to_owned(),
+            listen_address: DEFAULT_LISTEN_ADDRESS.to_owned(),
+            apps: Vec::new(),
+            data_dir: data_dir.to_owned(),
+            key_value_stores: Vec::new(),
+            poll: None,
+            s3_endpoint: None,
+            spin_apps: Vec::new(),
+            warnings: Vec::new(),
+        }
+    }
+
     pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
         let text = std::fs::read_to_string(path).map_err(|error| {
             ConfigErrors(vec![ConfigError {
@@ -240,6 +297,8 @@ struct RawTop {
     _defaults: Option<IgnoredAny>,
     #[serde(rename = "applications")]
     _applications: Option<IgnoredAny>,
+    #[serde(rename = "spin_apps")]
+    _spin_apps: Option<IgnoredAny>,
 }
 
 /// The keys only an `[[applications]]` table may have.
@@ -314,6 +373,8 @@ enum Scope {
     Application,
     /// A `[key_value_stores.<label>]` table.
     Store,
+    /// A `[[spin_apps]]` table.
+    SpinApp,
 }
 
 impl Scope {
@@ -323,6 +384,7 @@ impl Scope {
             Scope::Defaults => field_names::<RawSettings>().to_vec(),
             Scope::Application => [field_names::<RawApp>(), field_names::<RawSettings>()].concat(),
             Scope::Store => field_names::<RawStore>().to_vec(),
+            Scope::SpinApp => field_names::<RawSpinApp>().to_vec(),
         }
     }
 
@@ -459,16 +521,7 @@ impl<'a> Reader<'a> {
     }
 
     fn read_document(&mut self, root: &Spanned<DeValue<'_>>) -> Config {
-        let mut config = Config {
-            file: self.file.to_owned(),
-            listen_address: DEFAULT_LISTEN_ADDRESS.to_owned(),
-            apps: Vec::new(),
-            data_dir: self.relative_to_config(DEFAULT_DATA_DIR),
-            key_value_stores: Vec::new(),
-            poll: None,
-            s3_endpoint: None,
-            warnings: Vec::new(),
-        };
+        let mut config = Config::empty(self.file, &self.relative_to_config(DEFAULT_DATA_DIR));
         let Ok(top) = self.open_section(root, String::new(), Scope::Top) else {
             return config;
         };
@@ -478,8 +531,14 @@ impl<'a> Reader<'a> {
             (config.poll, config.s3_endpoint) = self.read_source_settings(&raw);
         }
         config.key_value_stores = self.read_stores(&top);
+        config.spin_apps = self.read_spin_apps(&top);
         let defaults = self.read_defaults(&top);
-        let drafts = self.read_applications(&top, &defaults, &config.key_value_stores);
+        let drafts = self.read_applications(
+            &top,
+            &defaults,
+            &config.key_value_stores,
+            !config.spin_apps.is_empty(),
+        );
         config.apps = self.complete(drafts);
         config.warnings = std::mem::take(&mut self.warnings);
         config

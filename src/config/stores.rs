@@ -18,6 +18,21 @@ pub const DEFAULT_DATA_DIR: &str = ".serverless-wasm";
 const DEFAULT_LABEL: &str = "default";
 const MAX_VALUE_BYTES: RangeInclusive<u64> = 1..=(64 * 1024 * 1024);
 
+/// What [`crate::kv::spin_store_key`] starts with, kept out of native labels.
+const SPIN_LABEL_PREFIX: &str = "spin:";
+
+/// Whose stores the labels of an app's `key_value_stores` name.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum StoreScope {
+    /// A native app: `default` is its own private store, any other label one
+    /// of the config's `[key_value_stores.<label>]`.
+    #[default]
+    Own,
+    /// A component of the Spin app of this name: every label, `default` too,
+    /// is one of that app's stores, shared by its components.
+    SpinApp(String),
+}
+
 /// One `[key_value_stores.<label>]` table.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoreConfig {
@@ -92,6 +107,11 @@ impl Reader<'_> {
         let line = section.line(self.text);
         if let Err(message) = super::check_name(label) {
             return Err(self.error(line, section.path.clone(), format!("store label {message}")));
+        }
+        if label.starts_with(SPIN_LABEL_PREFIX) {
+            let message =
+                format!("store labels starting with `{SPIN_LABEL_PREFIX}` are Spin apps' own");
+            return Err(self.error(line, section.path.clone(), message));
         }
         let kind = match &raw.kind {
             Some(kind) => self.check(kind, section.key("type"), parse_kind)?.value,

@@ -337,7 +337,7 @@ fn unknown_keys_suggest_the_closest_known_key() {
 fn unknown_key_without_a_close_match_lists_the_known_keys() {
     assert_error(
         "colour = 1\n",
-        "examples/config.toml:1: `colour`: unknown key; expected one of `listen_address`, `data_dir`, `poll_seconds`, `s3_endpoint`, `key_value_stores`, `defaults`, `applications`",
+        "examples/config.toml:1: `colour`: unknown key; expected one of `listen_address`, `data_dir`, `poll_seconds`, `s3_endpoint`, `key_value_stores`, `defaults`, `applications`, `spin_apps`",
     );
 }
 
@@ -615,11 +615,11 @@ fn routes_may_share_a_path_with_disjoint_methods_or_differ_in_kind() {
 fn applications_are_required() {
     assert_error(
         "",
-        "examples/config.toml: `applications`: no applications; add at least one [[applications]] table",
+        "examples/config.toml: `applications`: no applications; add at least one [[applications]] or [[spin_apps]] table",
     );
     assert_error(
         "\napplications = []\n",
-        "examples/config.toml:2: `applications`: no applications; add at least one [[applications]] table",
+        "examples/config.toml:2: `applications`: no applications; add at least one [[applications]] or [[spin_apps]] table",
     );
     assert_error(
         "[applications]\nfile_path = \"a\"\n",
@@ -822,7 +822,8 @@ fn known_keys_come_from_the_structs() {
             "s3_endpoint",
             "key_value_stores",
             "defaults",
-            "applications"
+            "applications",
+            "spin_apps"
         ]
     );
     assert_eq!(

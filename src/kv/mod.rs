@@ -19,7 +19,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::config::{StoreBackend, StoreConfig};
+use crate::config::{StoreBackend, StoreConfig, StoreScope};
 
 /// The label of an app's private store, in every guest interface.
 pub const DEFAULT_STORE: &str = "default";
@@ -151,10 +151,13 @@ fn check_key(key: &str) -> Result<(), KvError> {
     Ok(())
 }
 
-/// The stores one app may open: its private default and those granted to it.
+/// The stores one app may open: its private default (unless it belongs to a
+/// Spin app, whose `default` is shared by its components) and those granted to it.
 #[derive(Debug, Clone)]
 pub struct AppStores {
     default: Bucket,
+    /// Whether `default` is the app's own, opened by the label `default`.
+    private_default: bool,
     granted: Vec<Bucket>,
 }
 
@@ -168,6 +171,7 @@ impl AppStores {
         };
         AppStores {
             default: Bucket::new(DEFAULT_STORE, "", Arc::new(NoBackend), limits),
+            private_default: true,
             granted: Vec::new(),
         }
     }
@@ -179,7 +183,7 @@ impl AppStores {
 
     /// The store labelled `label`, if this app may open it.
     pub fn open(&self, label: &str) -> Result<Bucket, KvError> {
-        if label == DEFAULT_STORE {
+        if label == DEFAULT_STORE && self.private_default {
             return Ok(self.default.clone());
         }
         self.granted
@@ -261,14 +265,43 @@ impl Stores {
 
     /// The stores of the app `name`: its private one, holding at most
     /// `max_keys` keys, and the shared ones in `grants` (labels the config
-    /// has already checked).
-    pub fn for_app(&self, name: &str, grants: &[String], max_keys: Option<u64>) -> AppStores {
+    /// has already checked). A component of a Spin app has no private store:
+    /// every label it was granted, `default` too, is its Spin app's.
+    pub fn for_app(
+        &self,
+        name: &str,
+        grants: &[String],
+        max_keys: Option<u64>,
+        scope: &StoreScope,
+    ) -> AppStores {
         let bucket = |label: &str, namespace: String, entry: &BackendEntry, max_keys| {
             let limits = BucketLimits {
                 max_value_bytes: entry.max_value_bytes,
                 max_keys,
             };
             Bucket::new(label, &namespace, entry.backend.clone(), limits)
+        };
+        let (private_default, granted) = match scope {
+            StoreScope::Own => (
+                true,
+                grants
+                    .iter()
+                    .filter_map(|label| {
+                        let entry = self.shared.get(label)?;
+                        Some(bucket(label, format!("store/{label}"), entry, None))
+                    })
+                    .collect(),
+            ),
+            StoreScope::SpinApp(app) => (
+                false,
+                grants
+                    .iter()
+                    .filter_map(|label| {
+                        let entry = self.shared.get(&spin_store_key(app, label))?;
+                        Some(bucket(label, format!("spin/{app}/{label}"), entry, None))
+                    })
+                    .collect(),
+            ),
         };
         AppStores {
             default: bucket(
@@ -277,15 +310,16 @@ impl Stores {
                 &self.default,
                 max_keys,
             ),
-            granted: grants
-                .iter()
-                .filter_map(|label| {
-                    let entry = self.shared.get(label)?;
-                    Some(bucket(label, format!("store/{label}"), entry, None))
-                })
-                .collect(),
+            private_default,
+            granted,
         }
     }
+}
+
+/// The label under which the store `label` of the Spin app `app` is declared
+/// among the server's stores; no label of a native config can take this form.
+pub fn spin_store_key(app: &str, label: &str) -> String {
+    format!("spin:{app}:{label}")
 }
 
 /// The backend of [`AppStores::unavailable`].

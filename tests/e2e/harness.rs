@@ -50,13 +50,7 @@ impl TestServer {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("config.toml");
         std::fs::write(&path, config).expect("write config");
-        let args = [
-            "serve",
-            path.to_str().expect("utf-8 path"),
-            "--listen",
-            "127.0.0.1:0",
-        ];
-        Self::spawn_with_env(&args, dir, env)
+        Self::serve_in(&path, &[], dir, env)
             .unwrap_or_else(|log| panic!("server did not start:\n{log}"))
     }
 
@@ -65,14 +59,7 @@ impl TestServer {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("config.toml");
         std::fs::write(&path, config).expect("write config");
-        let mut args = vec![
-            "serve",
-            path.to_str().expect("utf-8 path"),
-            "--listen",
-            "127.0.0.1:0",
-        ];
-        args.extend_from_slice(extra_args);
-        Self::spawn(&args, dir)
+        Self::serve_in(&path, extra_args, dir, &[])
     }
 
     /// Serves an existing config file.
@@ -83,6 +70,43 @@ impl TestServer {
     /// Serves an existing config file, with more command-line arguments.
     pub fn serve_file_with(config: &Path, extra_args: &[&str]) -> TestServer {
         let dir = tempfile::tempdir().expect("temp dir");
+        Self::serve_in(config, extra_args, dir, &[])
+            .unwrap_or_else(|log| panic!("server did not start:\n{log}"))
+    }
+
+    /// Serves an existing config file or spin.toml with more environment
+    /// variables and arguments, its data directory in a temp dir (not beside
+    /// the file); the log if it does not start.
+    pub fn try_serve_file_with_env(
+        config: &Path,
+        extra_args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Result<TestServer, String> {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let data_dir = dir.path().join("data");
+        let mut args = vec!["--data-dir", data_dir.to_str().expect("utf-8 path")];
+        args.extend_from_slice(extra_args);
+        Self::serve_in(config, &args, dir, env)
+    }
+
+    /// Like [`try_serve_file_with_env`](Self::try_serve_file_with_env), its
+    /// data in `data_dir`, which outlives it.
+    pub fn try_serve_file_in(
+        config: &Path,
+        data_dir: &Path,
+        env: &[(&str, &str)],
+    ) -> Result<TestServer, String> {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let args = ["--data-dir", data_dir.to_str().expect("utf-8 path")];
+        Self::serve_in(config, &args, dir, env)
+    }
+
+    fn serve_in(
+        config: &Path,
+        extra_args: &[&str],
+        dir: tempfile::TempDir,
+        env: &[(&str, &str)],
+    ) -> Result<TestServer, String> {
         let mut args = vec![
             "serve",
             config.to_str().expect("utf-8 path"),
@@ -90,11 +114,7 @@ impl TestServer {
             "127.0.0.1:0",
         ];
         args.extend_from_slice(extra_args);
-        Self::spawn(&args, dir).unwrap_or_else(|log| panic!("server did not start:\n{log}"))
-    }
-
-    fn spawn(args: &[&str], dir: tempfile::TempDir) -> Result<TestServer, String> {
-        Self::spawn_with_env(args, dir, &[])
+        Self::spawn_with_env(&args, dir, env)
     }
 
     fn spawn_with_env(

@@ -25,7 +25,7 @@ fn probe_cgi() -> String {
     dir.join("probe-cgi.wasm").display().to_string()
 }
 
-fn rust_component(name: &str) -> String {
+pub fn rust_component(name: &str) -> String {
     let dir = cargo_guest("examples/wasi-http/rust", "wasm32-wasip2", None);
     dir.join(format!("{name}.wasm")).display().to_string()
 }
@@ -97,7 +97,7 @@ fn rust_component_hello_and_streaming_echo() {
 }
 
 /// A minimal HTTP/1.1 backend: answers every request with `body`.
-fn http_backend(body: &'static str) -> SocketAddr {
+pub fn http_backend(body: &'static str) -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind backend");
     let addr = listener.local_addr().expect("addr");
     std::thread::spawn(move || {

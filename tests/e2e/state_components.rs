@@ -54,6 +54,22 @@ pub fn call(server: &TestServer, method: &str, path: &str, body: &str) -> (u16, 
     (response.status, response.text())
 }
 
+/// A probe's round trip on key `k` of app `a`'s `default` store: absent,
+/// written by a PUT of `put` (path and body), read back as `value`, there,
+/// deleted (twice: deleting what is absent is no error), gone.
+pub fn round_trip(server: &TestServer, put: (&str, &str), value: &str) {
+    assert_eq!(
+        call(server, "GET", "/a/kv/default/k", ""),
+        (404, "absent".into())
+    );
+    assert_eq!(call(server, "PUT", put.0, put.1), ok("ok"));
+    assert_eq!(call(server, "GET", "/a/kv/default/k", ""), ok(value));
+    assert_eq!(call(server, "GET", "/a/exists/default/k", ""), ok("true"));
+    assert_eq!(call(server, "DELETE", "/a/kv/default/k", ""), ok("ok"));
+    assert_eq!(call(server, "DELETE", "/a/kv/default/k", ""), ok("ok"));
+    assert_eq!(call(server, "GET", "/a/exists/default/k", ""), ok("false"));
+}
+
 pub fn ok(body: &str) -> (u16, String) {
     (200, body.to_string())
 }
@@ -64,16 +80,7 @@ fn every_function(version: Version, backend: Backend) {
         &[("a", "env = { greeting = \"hi\", mode = \"test\" }\n")],
     );
     let server = TestServer::start(&format!("{}{apps}", backend.stores(None)));
-    assert_eq!(
-        call(&server, "GET", "/a/kv/default/k", ""),
-        (404, "absent".into())
-    );
-    assert_eq!(call(&server, "PUT", "/a/kv/default/k", "v\0 1"), ok("ok"));
-    assert_eq!(call(&server, "GET", "/a/kv/default/k", ""), ok("v\0 1"));
-    assert_eq!(call(&server, "GET", "/a/exists/default/k", ""), ok("true"));
-    assert_eq!(call(&server, "DELETE", "/a/kv/default/k", ""), ok("ok"));
-    assert_eq!(call(&server, "DELETE", "/a/kv/default/k", ""), ok("ok"));
-    assert_eq!(call(&server, "GET", "/a/exists/default/k", ""), ok("false"));
+    round_trip(&server, ("/a/kv/default/k", "v\0 1"), "v\0 1");
     assert_eq!(call(&server, "GET", "/a/opens/default", ""), ok("ok"));
 
     // 2500 keys: three pages of list-keys.

@@ -64,6 +64,8 @@ pub struct Config {
     pub s3_endpoint: Option<String>,
     /// The `[[spin_apps]]` mounted beside `apps`, not yet read.
     pub spin_apps: Vec<SpinMount>,
+    /// `[defaults]`' limits: what Spin apps, which have no such keys, run with.
+    pub default_limits: Limits,
     /// Problems that do not stop the server, one line each, for the operator.
     pub warnings: Vec<String>,
 }
@@ -197,6 +199,7 @@ impl Config {
             poll: None,
             s3_endpoint: None,
             spin_apps: Vec::new(),
+            default_limits: Limits::default(),
             warnings: Vec::new(),
         }
     }
@@ -533,6 +536,7 @@ impl<'a> Reader<'a> {
         config.key_value_stores = self.read_stores(&top);
         config.spin_apps = self.read_spin_apps(&top);
         let defaults = self.read_defaults(&top);
+        config.default_limits = defaults.limits;
         let drafts = self.read_applications(
             &top,
             &defaults,

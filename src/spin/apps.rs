@@ -89,7 +89,7 @@ fn mount(config: &mut Config) -> Result<(), ConfigErrors> {
     let mut errors = Vec::new();
     let mut infos: Vec<Known> = Vec::new();
     for spin_mount in &config.spin_apps.clone() {
-        match SpinApp::load(spin_mount, &config.data_dir) {
+        match SpinApp::load(spin_mount, &config.data_dir, config.default_limits) {
             Ok(app) => {
                 if let Some(other) = infos.iter().find(|known| known.name == app.name) {
                     errors.push(ConfigError {
@@ -206,7 +206,9 @@ struct SpinApp {
 }
 
 impl SpinApp {
-    fn load(mount: &SpinMount, data_dir: &Path) -> Result<SpinApp, ConfigErrors> {
+    /// Reads the app `mount` names; its components run within `limits`,
+    /// their memory within the runtime config's `max_instance_memory`.
+    fn load(mount: &SpinMount, data_dir: &Path, limits: Limits) -> Result<SpinApp, ConfigErrors> {
         let manifest = Manifest::read(&mount.manifest)?;
         let runtime = mount
             .runtime_config
@@ -250,14 +252,15 @@ impl SpinApp {
                         1 => format!("{name}/{id}"),
                         n => format!("{name}/{id}#{n}"),
                     };
+                    let limits = Limits {
+                        memory_limit_bytes: memory.unwrap_or(limits.memory_limit_bytes),
+                        ..limits
+                    };
                     component_app(&manifest, &resolved.components, trigger, id, data_dir).map(
                         |app| AppConfig {
                             name: app_name,
                             route,
-                            limits: Limits {
-                                memory_limit_bytes: memory.unwrap_or(app.limits.memory_limit_bytes),
-                                ..app.limits
-                            },
+                            limits,
                             ..app
                         },
                     )

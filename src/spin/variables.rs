@@ -25,6 +25,9 @@ use crate::config::{ConfigError, ConfigErrors};
 
 /// The prefix Spin's environment provider puts before an upper-cased name.
 pub const ENV_PREFIX: &str = "SPIN_VARIABLE_";
+/// The file of `NAME=value` lines beside a manifest that variables are also
+/// read from, after the environment.
+const DOTENV: &str = ".env";
 const OPEN: &str = "{{";
 const CLOSE: &str = "}}";
 
@@ -264,10 +267,35 @@ pub struct ResolvedComponent {
 }
 
 impl Manifest {
-    /// Resolves the app's variables from the process's environment; see
-    /// [`Manifest::resolve`].
+    /// Resolves the app's variables from the process's environment, then a
+    /// `.env` file beside the manifest (as Spin's environment provider reads
+    /// `.env` in the app's directory); see [`Manifest::resolve`].
     pub fn resolve_from_env(&self) -> Result<Resolved, ConfigErrors> {
-        self.resolve(|name| std::env::var(name))
+        let dotenv = self.dotenv()?;
+        self.resolve(|name| match std::env::var(name) {
+            Err(VarError::NotPresent) => dotenv.get(name).cloned().ok_or(VarError::NotPresent),
+            found => found,
+        })
+    }
+
+    /// The `NAME=value` lines of `.env` beside the manifest, if there is one.
+    fn dotenv(&self) -> Result<BTreeMap<String, String>, ConfigErrors> {
+        let path = self.dir.join(DOTENV);
+        if !path.is_file() {
+            return Ok(BTreeMap::new());
+        }
+        let refuse = |message: String| {
+            ConfigErrors(vec![ConfigError {
+                file: path.clone(),
+                line: 0,
+                key: None,
+                message,
+            }])
+        };
+        let entries = dotenvy::from_path_iter(&path).map_err(|e| refuse(e.to_string()))?;
+        entries
+            .map(|entry| entry.map_err(|e| refuse(format!("cannot read it: {e}"))))
+            .collect()
     }
 
     /// Every app variable's value (from `env`, else its default), then each

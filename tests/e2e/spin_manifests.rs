@@ -307,3 +307,38 @@ fn an_apps_default_store_is_shared_by_its_components_and_nothing_else() {
     assert_eq!(server.get("/kv/counter").status, 404);
     assert_eq!(server.get("/counter").text().trim(), "1");
 }
+
+#[test]
+fn mounted_spin_apps_run_within_the_configs_defaults() {
+    let (_dir, app) = write_app(&two_component_app("limited"));
+    let config = format!(
+        "listen_address = \"127.0.0.1:0\"\n[defaults]\nmax_request_body_bytes = 16\n\n\
+         [[spin_apps]]\nmanifest = \"{}\"\n",
+        app.display()
+    );
+    let server = TestServer::start(&config);
+    let small = server.request("PUT", "/kv/k", &[], b"small");
+    assert_eq!(small.status, 200, "{}", small.text());
+    let large = server.request("PUT", "/kv/k", &[], &[b'x'; 100]);
+    assert_eq!(large.status, 413, "{}", large.text());
+}
+
+#[test]
+fn variables_are_read_from_a_dotenv_file_beside_the_manifest() {
+    let (dir, path) = write_app(&greeter_app("dotenv", &["/..."]));
+    std::fs::write(
+        dir.path().join(".env"),
+        "# as Spin reads it\nSPIN_VARIABLE_GREETING=\"Hello from .env\"\n",
+    )
+    .expect("write .env");
+    let server = serve(&path, &[]);
+    let response = server.get("/x");
+    assert_eq!(response.header("x-greeting"), Some("Hello from .env"));
+    drop(server);
+    // The environment comes first.
+    let server = serve(&path, &[("SPIN_VARIABLE_GREETING", "from the environment")]);
+    assert_eq!(
+        server.get("/x").header("x-greeting"),
+        Some("from the environment")
+    );
+}

@@ -80,7 +80,7 @@ fn outcomes(log: &str) -> Vec<&str> {
 }
 
 /// Sends SIGHUP and waits for the reload's outcome line; returns it.
-fn reload(server: &TestServer) -> String {
+pub fn reload(server: &TestServer) -> String {
     let before = outcomes(&server.log()).len();
     server.hangup();
     let deadline = Instant::now() + Duration::from_secs(10);

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use crate::harness::{TestServer, guest, repo_path, run_binary};
 use crate::redis_server::RedisServer;
+use crate::reload::reload;
 use crate::spin_apps::{sdk7_manifest, serve};
 use crate::standard_guests::{http_backend, rust_component};
 
@@ -341,4 +342,25 @@ fn variables_are_read_from_a_dotenv_file_beside_the_manifest() {
         server.get("/x").header("x-greeting"),
         Some("from the environment")
     );
+}
+
+#[test]
+fn an_edited_spin_toml_is_reloaded_on_sighup() {
+    let static_app = |body: &str| {
+        format!(
+            "spin_manifest_version = 2\n[application]\nname = \"edited\"\n[[trigger.http]]\n\
+             route = \"/page\"\nstatic_response = {{ body = \"{body}\" }}\n"
+        )
+    };
+    let (_dir, path) = write_app(&static_app("first"));
+    let server = serve(&path, &[]);
+    assert_eq!(server.get("/page").text(), "first");
+    std::fs::write(&path, static_app("second")).expect("rewrite spin.toml");
+    let outcome = reload(&server);
+    assert!(outcome.contains("reloaded (SIGHUP)"), "{outcome}");
+    assert_eq!(server.get("/page").text(), "second");
+    // A broken edit keeps the app being served.
+    std::fs::write(&path, "spin_manifest_version = 2\n[application]\n").expect("rewrite");
+    assert!(reload(&server).contains("failed"));
+    assert_eq!(server.get("/page").text(), "second");
 }

@@ -16,6 +16,7 @@ use sha2::{Digest as _, Sha256};
 use crate::harness::TestServer;
 use crate::moto::Moto;
 use crate::reload::greeting;
+use crate::spin_manifests::sdk7_component;
 
 /// A module as served: its bytes, and the Content-Length announced for them
 /// (more than there are, for a truncated download).
@@ -88,6 +89,12 @@ impl ModuleServer {
     /// Serves `body` under a Content-Length of `announced`.
     fn put_announcing(&self, path: &str, body: &str, announced: usize) {
         let body = body.as_bytes().to_vec();
+        let served = Served { body, announced };
+        self.files.lock().unwrap().insert(path.into(), served);
+    }
+
+    fn put_bytes(&self, path: &str, body: Vec<u8>) {
+        let announced = body.len();
         let served = Served { body, announced };
         self.files.lock().unwrap().insert(path.into(), served);
     }
@@ -286,4 +293,38 @@ fn an_s3_module_is_served_polled_and_cached() {
         log.contains("serving the copy of s3://modules/app/hello.wat fetched"),
         "{log}"
     );
+}
+
+#[test]
+fn a_spin_components_url_source_is_fetched_and_pinned() {
+    let modules = ModuleServer::start();
+    let wasm = std::fs::read(sdk7_component("greeter")).expect("the greeter component");
+    let digest = format!("sha256:{:x}", Sha256::digest(&wasm));
+    modules.put_bytes("/greeter.wasm", wasm);
+    let manifest = |digest: &str| {
+        format!(
+            "spin_manifest_version = 2\n[application]\nname = \"remote\"\n[[trigger.http]]\n\
+             route = \"/hello/:name\"\ncomponent = \"greeter\"\n[component.greeter]\n\
+             source = {{ url = \"{}\", digest = \"{digest}\" }}\n",
+            modules.url("/greeter.wasm")
+        )
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("spin.toml");
+    std::fs::write(&path, manifest(&digest)).expect("write spin.toml");
+    let server =
+        TestServer::try_serve_file_with_env(&path, &[], &[]).unwrap_or_else(|log| panic!("{log}"));
+    let response = server.get("/hello/remote");
+    assert_eq!(response.status, 200, "{}", response.text());
+    assert_eq!(
+        response.header("x-echo-spin-path-match-name"),
+        Some("remote")
+    );
+    drop(server);
+
+    std::fs::write(&path, manifest(&sha256("something else"))).expect("write spin.toml");
+    let log = TestServer::try_serve_file_with_env(&path, &[], &[])
+        .err()
+        .expect("a wrong digest was served");
+    assert!(log.contains(&sha256("something else")), "{log}");
 }

@@ -12,7 +12,7 @@ use crate::spin_apps::{sdk7_manifest, serve};
 use crate::standard_guests::{http_backend, rust_component};
 
 /// A built SDK 7 component of examples/spin/rust-sdk7.
-fn sdk7_component(name: &str) -> String {
+pub fn sdk7_component(name: &str) -> String {
     let dir = sdk7_manifest().parent().expect("a directory").to_owned();
     dir.join(format!("target/wasm32-wasip2/release/{name}.wasm"))
         .display()

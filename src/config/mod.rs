@@ -1,7 +1,9 @@
 //! The TOML config file: reading it, checking every key down to the line it is on, and
 //! turning it into the applications the server routes to. The parts have files of their
 //! own: `apps` (the `[[applications]]` tables), `modules` (module sources and digests),
-//! `stores` (key-value stores), `keys` (known keys and suggestions).
+//! `stores` (key-value stores), `spin_apps` (the `[[spin_apps]]` tables), `raw` (the
+//! file's shape as serde reads it), `values` (checks of single values, key paths and
+//! lines), `keys` (known keys and suggestions).
 
 use std::borrow::Borrow;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -19,14 +21,22 @@ use toml::de::{DeTable, DeValue, ValueDeserializer};
 mod apps;
 pub(crate) mod keys;
 mod modules;
+mod raw;
 mod spin_apps;
 mod stores;
+mod values;
 
 use keys::{field_names, unknown_key_message};
+use raw::{MethodNames, RawApp, RawSettings, RawTop, Scope, StringTable};
 use spin_apps::RawSpinApp;
 pub use spin_apps::SpinMount;
 pub use stores::{DEFAULT_DATA_DIR, StoreBackend, StoreConfig, StoreScope};
 use stores::{RawStore, check_max_keys};
+use values::{
+    app_path, check_listen_address, check_memory_limit, check_name, check_not_empty, check_reuse,
+    check_timeout, dedup_keeping_order, file_stem, indexed_key, join_key, key_path_at, key_segment,
+    line_of, parse_abi, parse_method_name, present_or,
+};
 
 use crate::abi::AbiKind;
 use crate::outbound::{self, AllowedHosts, HostPattern};
@@ -280,131 +290,6 @@ impl fmt::Display for ConfigError {
 }
 
 impl std::error::Error for ConfigError {}
-
-// The file's shape. Every key is optional here so that a missing one is reported with
-// its name and line rather than as serde's first "missing field". Unknown keys are
-// found by comparing each table against these structs' field names (`field_names`).
-
-/// The top-level keys. `[defaults]` and `[[applications]]` are read table by table, so
-/// that one broken application does not hide the problems of the next; here they
-/// only contribute their names.
-#[derive(Deserialize)]
-struct RawTop {
-    listen_address: Option<Spanned<String>>,
-    data_dir: Option<Spanned<String>>,
-    poll_seconds: Option<Spanned<u64>>,
-    s3_endpoint: Option<Spanned<String>>,
-    #[serde(rename = "key_value_stores")]
-    _key_value_stores: Option<IgnoredAny>,
-    #[serde(rename = "defaults")]
-    _defaults: Option<IgnoredAny>,
-    #[serde(rename = "applications")]
-    _applications: Option<IgnoredAny>,
-    #[serde(rename = "spin_apps")]
-    _spin_apps: Option<IgnoredAny>,
-}
-
-/// The keys only an `[[applications]]` table may have.
-#[derive(Deserialize)]
-struct RawApp {
-    name: Option<Spanned<String>>,
-    file_path: Option<Spanned<String>>,
-    source: Option<Spanned<String>>,
-    digest: Option<Spanned<String>>,
-    function: Option<Spanned<String>>,
-    method: Option<Spanned<MethodNames>>,
-    url_path: Option<Spanned<String>>,
-    env: Option<Spanned<StringTable>>,
-    abi: Option<Spanned<String>>,
-    files: Option<Spanned<StringTable>>,
-    reuse: Option<Spanned<u64>>,
-    key_value_stores: Option<Spanned<Vec<Spanned<String>>>>,
-    max_keys: Option<Spanned<u64>>,
-}
-
-/// A TOML table whose values must all be strings (`env`, `files`).
-type StringTable = BTreeMap<Spanned<String>, Spanned<toml::Value>>;
-
-/// The keys of an application that `[defaults]` may also set for all of them.
-#[derive(Deserialize)]
-struct RawSettings {
-    timeout_ms: Option<Spanned<u64>>,
-    memory_limit_mb: Option<Spanned<u64>>,
-    max_request_body_bytes: Option<Spanned<u64>>,
-    allowed_outbound_hosts: Option<Spanned<Vec<Spanned<String>>>>,
-}
-
-/// `method = "GET"` or `method = ["GET", "POST"]`.
-enum MethodNames {
-    One(String),
-    List(Vec<Spanned<String>>),
-}
-
-impl<'de> Deserialize<'de> for MethodNames {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(MethodNamesVisitor)
-    }
-}
-
-struct MethodNamesVisitor;
-
-impl<'de> serde::de::Visitor<'de> for MethodNamesVisitor {
-    type Value = MethodNames;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a method name or a list of method names")
-    }
-
-    fn visit_str<E: serde::de::Error>(self, name: &str) -> Result<MethodNames, E> {
-        Ok(MethodNames::One(name.to_owned()))
-    }
-
-    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<MethodNames, A::Error> {
-        let mut names = Vec::new();
-        while let Some(name) = seq.next_element()? {
-            names.push(name);
-        }
-        Ok(MethodNames::List(names))
-    }
-}
-
-/// Which table a key is in, and so which keys it may have.
-#[derive(Debug, Clone, Copy)]
-enum Scope {
-    Top,
-    Defaults,
-    Application,
-    /// A `[key_value_stores.<label>]` table.
-    Store,
-    /// A `[[spin_apps]]` table.
-    SpinApp,
-}
-
-impl Scope {
-    fn known_keys(self) -> Vec<&'static str> {
-        match self {
-            Scope::Top => field_names::<RawTop>().to_vec(),
-            Scope::Defaults => field_names::<RawSettings>().to_vec(),
-            Scope::Application => [field_names::<RawApp>(), field_names::<RawSettings>()].concat(),
-            Scope::Store => field_names::<RawStore>().to_vec(),
-            Scope::SpinApp => field_names::<RawSpinApp>().to_vec(),
-        }
-    }
-
-    /// Where a key that is known, but not in this table, belongs.
-    fn misplaced_hint(self, key: &str) -> Option<&'static str> {
-        let app_only = field_names::<RawApp>().contains(&key);
-        let setting = field_names::<RawSettings>().contains(&key);
-        match self {
-            Scope::Top if setting => Some("it belongs in [defaults] or an [[applications]] table"),
-            Scope::Top if app_only => Some("it belongs in an [[applications]] table"),
-            Scope::Defaults if app_only => {
-                Some("it has no default; set it in each [[applications]] table")
-            }
-            _ => None,
-        }
-    }
-}
 
 /// The resolved `[defaults]` keys, also what each application inherits.
 #[derive(Debug, Clone, Default)]
@@ -719,167 +604,6 @@ impl<'a> Reader<'a> {
     fn relative_to_config(&self, written: &str) -> PathBuf {
         self.file.parent().unwrap_or(Path::new("")).join(written)
     }
-}
-
-/// Keeps the value where it was set, or the inherited one where it is absent (or wrong,
-/// which is already reported).
-fn present_or<T>(checked: Result<Option<Located<T>>, Reported>, inherited: T) -> T {
-    checked
-        .ok()
-        .flatten()
-        .map_or(inherited, |located| located.value)
-}
-
-fn parse_abi(name: &str) -> Result<AbiKind, String> {
-    AbiKind::from_name(name).ok_or_else(|| {
-        format!("unknown ABI `{name}`; expected one of `classic`, `wasi-http`, `wagi`")
-    })
-}
-
-fn check_listen_address(address: &str) -> Result<String, String> {
-    match outbound::split_host_port(address) {
-        Some(_) => Ok(address.to_owned()),
-        None => Err(format!(
-            "expected `host:port`, e.g. `{DEFAULT_LISTEN_ADDRESS}`, got `{address}`"
-        )),
-    }
-}
-
-fn check_name(name: &str) -> Result<String, String> {
-    if name.is_empty() {
-        return Err("must not be empty".to_owned());
-    }
-    if name.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(format!(
-            "{name:?} must not contain whitespace or control characters"
-        ));
-    }
-    Ok(name.to_owned())
-}
-
-fn check_not_empty(text: &str) -> Result<String, String> {
-    if text.is_empty() {
-        Err("must not be empty".to_owned())
-    } else {
-        Ok(text.to_owned())
-    }
-}
-
-fn check_timeout(milliseconds: &u64) -> Result<Duration, String> {
-    if *milliseconds == 0 {
-        Err("must be greater than 0 (it is a deadline in milliseconds)".to_owned())
-    } else {
-        Ok(Duration::from_millis(*milliseconds))
-    }
-}
-
-fn check_reuse(requests: &u64) -> Result<u32, String> {
-    match u32::try_from(*requests) {
-        Ok(requests) if requests >= 1 => Ok(requests),
-        _ => Err(format!(
-            "must be between 1 (a fresh instance for every request) and {}, got {requests}",
-            u32::MAX
-        )),
-    }
-}
-
-fn check_memory_limit(megabytes: &u64) -> Result<u64, String> {
-    if MEMORY_LIMIT_MB.contains(megabytes) {
-        Ok(megabytes * BYTES_PER_MB)
-    } else {
-        Err(format!(
-            "must be between {} and {} (MiB), got {megabytes}",
-            MEMORY_LIMIT_MB.start(),
-            MEMORY_LIMIT_MB.end()
-        ))
-    }
-}
-
-/// Method names are case-insensitive in the config and upper case on the wire.
-fn parse_method_name(name: &str) -> Result<Method, String> {
-    if name == ANY_METHOD {
-        return Err("\"*\" (any method) cannot be listed with other methods".to_owned());
-    }
-    Method::from_bytes(name.to_ascii_uppercase().as_bytes())
-        .map_err(|_| format!("`{name}` is not a valid HTTP method name"))
-}
-
-fn dedup_keeping_order(methods: &mut Vec<Method>) {
-    let mut seen = Vec::with_capacity(methods.len());
-    methods.retain(|method| {
-        let first = !seen.contains(method);
-        if first {
-            seen.push(method.clone());
-        }
-        first
-    });
-}
-
-fn file_stem(path: &Path) -> String {
-    path.file_stem()
-        .map(|stem| stem.to_string_lossy().into_owned())
-        .filter(|stem| !stem.is_empty())
-        .unwrap_or_else(|| FALLBACK_NAME.to_owned())
-}
-
-fn app_path(number: usize) -> String {
-    format!("applications[{number}]")
-}
-
-fn join_key(path: &str, key: &str) -> String {
-    if path.is_empty() {
-        key.to_owned()
-    } else {
-        format!("{path}.{key}")
-    }
-}
-
-/// `index` counts from 0, the key from 1, as people count.
-fn indexed_key(key: &str, index: usize) -> String {
-    format!("{key}[{}]", index + 1)
-}
-
-/// A key as written in TOML: bare when it can be, quoted otherwise.
-fn key_segment(key: &str) -> String {
-    let bare = !key.is_empty()
-        && key
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
-    if bare {
-        key.to_owned()
-    } else {
-        format!("{key:?}")
-    }
-}
-
-/// The key path, relative to `table`, of the innermost value whose text holds `offset`.
-/// `[[array]]` tables span only their header, so every table and array is searched,
-/// not just those whose span holds the offset.
-fn key_path_at(table: &DeTable<'_>, offset: usize) -> Option<String> {
-    table.iter().find_map(|(key, value)| {
-        let key = key_segment(key.get_ref());
-        match path_within(value, offset) {
-            Some(inner) => Some(format!("{key}{inner}")),
-            None => value.span().contains(&offset).then_some(key),
-        }
-    })
-}
-
-fn path_within(value: &Spanned<DeValue<'_>>, offset: usize) -> Option<String> {
-    match value.get_ref() {
-        DeValue::Table(table) => key_path_at(table, offset).map(|path| format!(".{path}")),
-        DeValue::Array(items) => items.iter().enumerate().find_map(|(index, item)| {
-            let inner = path_within(item, offset);
-            let here = inner.is_some() || item.span().contains(&offset);
-            here.then(|| format!("{}{}", indexed_key("", index), inner.unwrap_or_default()))
-        }),
-        _ => None,
-    }
-}
-
-fn line_of(text: &str, offset: usize) -> usize {
-    let before = text.as_bytes().get(..offset).unwrap_or(text.as_bytes());
-    before.iter().filter(|&&byte| byte == b'\n').count() + 1
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 //! `:name` segments, a trailing `/...`) share the table, ranked by the same rule:
 //! a literal segment beats a `:name` one, which beats a wildcard.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
 
@@ -102,7 +103,7 @@ impl Route {
         match self {
             Route::Exact(exact) => exact == path,
             Route::Prefix(base) => prefix_rest(base, path).is_some(),
-            Route::Spin(route) => route.captures(path).is_some(),
+            Route::Spin(route) => route.matches(path),
         }
     }
 
@@ -185,8 +186,9 @@ pub struct Router {
     /// path cut at these lengths only, so its cost is bounded by the config, whatever
     /// the path (probing every '/' of a long path of slashes would be quadratic).
     prefix_lengths: Vec<usize>,
-    /// Spin's routes, each tried in turn: Spin apps have a handful each.
-    spin: Vec<(SpinRoute, Vec<Target>)>,
+    /// Spin's routes, each tried in turn (Spin apps have a handful each),
+    /// with how specific each is.
+    spin: Vec<(SpinRoute, Specificity, Vec<Target>)>,
 }
 
 #[derive(Debug, Clone)]
@@ -205,9 +207,12 @@ impl Router {
                 Route::Exact(path) => (&mut router.exact, path),
                 Route::Prefix(base) => (&mut router.prefix, base),
                 Route::Spin(route) => {
-                    match router.spin.iter_mut().find(|(known, _)| *known == route) {
-                        Some((_, targets)) => targets.push(target),
-                        None => router.spin.push((route, vec![target])),
+                    match router.spin.iter_mut().find(|(known, ..)| *known == route) {
+                        Some((.., targets)) => targets.push(target),
+                        None => {
+                            let specificity = route.specificity();
+                            router.spin.push((route, specificity, vec![target]));
+                        }
                     }
                     continue;
                 }
@@ -227,6 +232,15 @@ impl Router {
         if self.spin.is_empty() {
             return lookup_in(self.same_path_groups(path), method);
         }
+        // An exact route is as specific as a route can be: no Spin route
+        // ranks above it.
+        if let Some(app) = self
+            .exact
+            .get(path)
+            .and_then(|group| choose_target(group, method))
+        {
+            return Lookup::Found(app);
+        }
         lookup_in(self.ranked_groups(path).into_iter(), method)
     }
 
@@ -241,18 +255,20 @@ impl Router {
 
     /// [`Router::same_path_groups`] with the matching Spin routes ranked among them.
     fn ranked_groups<'a>(&'a self, path: &'a str) -> Vec<&'a [Target]> {
-        let mut ranked: Vec<(Specificity, &[Target])> = Vec::new();
+        let mut ranked: Vec<(Cow<'_, Specificity>, &[Target])> = Vec::new();
         if let Some(targets) = self.exact.get(path) {
-            ranked.push((Specificity::of_literal(path, Kind::End), targets));
+            let specificity = Specificity::of_literal(path, Kind::End);
+            ranked.push((Cow::Owned(specificity), targets));
         }
         for base in self.possible_bases(path) {
             if let Some(targets) = self.prefix.get(base) {
-                ranked.push((Specificity::of_literal(base, Kind::Wildcard), targets));
+                let specificity = Specificity::of_literal(base, Kind::Wildcard);
+                ranked.push((Cow::Owned(specificity), targets));
             }
         }
-        for (route, targets) in &self.spin {
-            if route.captures(path).is_some() {
-                ranked.push((route.specificity(), targets));
+        for (route, specificity, targets) in &self.spin {
+            if route.matches(path) {
+                ranked.push((Cow::Borrowed(specificity), targets));
             }
         }
         // Stable: among equals, the order above stands.

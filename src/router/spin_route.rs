@@ -83,15 +83,32 @@ impl SpinRoute {
 
     /// What `path` holds beyond the route, if the route matches it.
     pub fn captures<'a>(&'a self, path: &'a str) -> Option<Captures<'a>> {
+        let mut params = Vec::new();
+        let path_info = self.walk(path, |name, value| params.push((name, value)))?;
+        Some(Captures { params, path_info })
+    }
+
+    /// Whether the route matches `path`; [`SpinRoute::captures`] without
+    /// collecting anything, for routing.
+    pub fn matches(&self, path: &str) -> bool {
+        self.walk(path, |_, _| {}).is_some()
+    }
+
+    /// Matches `path` segment by segment, handing each `:name` and its value
+    /// to `param`; the path info if the route matches.
+    fn walk<'a>(
+        &'a self,
+        path: &'a str,
+        mut param: impl FnMut(&'a str, &'a str),
+    ) -> Option<&'a str> {
         let mut rest = path.strip_prefix('/')?;
         // Where in `path` the part the segments matched ends.
         let mut end = 0;
-        let mut params = Vec::new();
         for segment in &self.segments {
             let (part, after) = rest.split_once('/').unwrap_or((rest, ""));
             match segment {
                 Segment::Literal(literal) if literal == part => {}
-                Segment::Param(name) if !part.is_empty() => params.push((name.as_str(), part)),
+                Segment::Param(name) if !part.is_empty() => param(name.as_str(), part),
                 _ => return None,
             }
             end = path.len() - rest.len() + part.len();
@@ -99,14 +116,8 @@ impl SpinRoute {
         }
         let tail = &path[end..];
         match (self.wildcard, tail) {
-            (true, _) => Some(Captures {
-                params,
-                path_info: tail,
-            }),
-            (false, "" | "/") => Some(Captures {
-                params,
-                path_info: "",
-            }),
+            (true, _) => Some(tail),
+            (false, "" | "/") => Some(""),
             (false, _) => None,
         }
     }

@@ -186,9 +186,13 @@ pub struct Router {
     /// path cut at these lengths only, so its cost is bounded by the config, whatever
     /// the path (probing every '/' of a long path of slashes would be quadratic).
     prefix_lengths: Vec<usize>,
-    /// Spin's routes, each tried in turn (Spin apps have a handful each),
-    /// with how specific each is.
+    /// Spin's routes, with how specific each is.
     spin: Vec<(SpinRoute, Specificity, Vec<Target>)>,
+    /// Indexes into `spin` by the literal a route's first segment must be,
+    /// and of the routes whose first segment may be anything: a lookup tries
+    /// only the routes that can match its path's first segment.
+    spin_by_first: HashMap<String, Vec<usize>>,
+    spin_any_first: Vec<usize>,
 }
 
 #[derive(Debug, Clone)]
@@ -210,6 +214,15 @@ impl Router {
                     match router.spin.iter_mut().find(|(known, ..)| *known == route) {
                         Some((.., targets)) => targets.push(target),
                         None => {
+                            let index = router.spin.len();
+                            match route.first_literal() {
+                                Some(first) => router
+                                    .spin_by_first
+                                    .entry(first.to_owned())
+                                    .or_default()
+                                    .push(index),
+                                None => router.spin_any_first.push(index),
+                            }
                             let specificity = route.specificity();
                             router.spin.push((route, specificity, vec![target]));
                         }
@@ -266,7 +279,10 @@ impl Router {
                 ranked.push((Cow::Owned(specificity), targets));
             }
         }
-        for (route, specificity, targets) in &self.spin {
+        let first = path.strip_prefix('/').unwrap_or(path).split('/').next();
+        let by_first = first.and_then(|first| self.spin_by_first.get(first));
+        for &index in by_first.into_iter().flatten().chain(&self.spin_any_first) {
+            let (route, specificity, targets) = &self.spin[index];
             if route.matches(path) {
                 ranked.push((Cow::Borrowed(specificity), targets));
             }

@@ -88,6 +88,14 @@ impl SpinRoute {
         Some(Captures { params, path_info })
     }
 
+    /// The literal its first segment must be, if it is a literal.
+    pub(super) fn first_literal(&self) -> Option<&str> {
+        match self.segments.first() {
+            Some(Segment::Literal(literal)) => Some(literal),
+            _ => None,
+        }
+    }
+
     /// Whether the route matches `path`; [`SpinRoute::captures`] without
     /// collecting anything, for routing.
     pub fn matches(&self, path: &str) -> bool {

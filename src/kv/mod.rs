@@ -281,28 +281,19 @@ impl Stores {
             };
             Bucket::new(label, &namespace, entry.backend.clone(), limits)
         };
-        let (private_default, granted) = match scope {
-            StoreScope::Own => (
-                true,
-                grants
-                    .iter()
-                    .filter_map(|label| {
-                        let entry = self.shared.get(label)?;
-                        Some(bucket(label, format!("store/{label}"), entry, None))
-                    })
-                    .collect(),
-            ),
-            StoreScope::SpinApp(app) => (
-                false,
-                grants
-                    .iter()
-                    .filter_map(|label| {
-                        let entry = self.shared.get(&spin_store_key(app, label))?;
-                        Some(bucket(label, format!("spin/{app}/{label}"), entry, None))
-                    })
-                    .collect(),
-            ),
+        // Where each granted label is declared, and the namespace it opens.
+        let store = |label: &str| match scope {
+            StoreScope::Own => (label.to_owned(), format!("store/{label}")),
+            StoreScope::SpinApp(app) => (spin_store_key(app, label), format!("spin/{app}/{label}")),
         };
+        let granted = grants
+            .iter()
+            .filter_map(|label| {
+                let (key, namespace) = store(label);
+                let entry = self.shared.get(&key)?;
+                Some(bucket(label, namespace, entry, None))
+            })
+            .collect();
         AppStores {
             default: bucket(
                 DEFAULT_STORE,
@@ -310,7 +301,7 @@ impl Stores {
                 &self.default,
                 max_keys,
             ),
-            private_default,
+            private_default: *scope == StoreScope::Own,
             granted,
         }
     }

@@ -1,10 +1,10 @@
 //! serverless-wasm: many small, sandboxed WebAssembly functions behind one HTTP server.
 //!
 //! A request flows top to bottom through these modules:
-//! [`server`] accepts it, the current [`deployment`] (swapped whole by
+//! [`server`] accepts it, [`service`] takes it from there: the current [`deployment`] (swapped whole by
 //! [`reload`]) routes it through [`router`] to the [`app`], the app runs a fresh
 //! instance through its guest ABI ([`abi`]), and the response goes back
-//! through [`server`] with an access-log line.
+//! through [`service`] with an access-log line.
 //! Around that path: [`config`] (the TOML file), [`engine`] (the one wasmtime
 //! engine), [`compile_cache`] (compiled code kept on disk across start-ups),
 //! [`componentize`] (wit-bindgen core modules made components at load),
@@ -27,5 +27,6 @@ pub mod outbound;
 pub mod reload;
 pub mod router;
 pub mod server;
+pub mod service;
 pub mod sources;
 pub mod spin;

@@ -19,7 +19,8 @@ use serverless_wasm::fetch::{fetch_all, human_age};
 use serverless_wasm::kv::Stores;
 use serverless_wasm::reload::{Overrides, Reloader};
 use serverless_wasm::router::Lookup;
-use serverless_wasm::server::{Server, Service};
+use serverless_wasm::server::Server;
+use serverless_wasm::service::Service;
 use serverless_wasm::sources::{SourceOptions, Sources, install_tls_provider};
 use std::sync::Arc;
 

@@ -18,7 +18,7 @@ use crate::app::{Apps, Loader};
 use crate::config::{Config, ConfigErrors, StoreConfig};
 use crate::fetch::fetch_all;
 use crate::kv::Stores;
-use crate::server::Service;
+use crate::service::Service;
 use crate::sources::{Origin, SourceUrl, Sources};
 use crate::spin;
 

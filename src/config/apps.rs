@@ -105,14 +105,45 @@ impl Reader<'_> {
             |bytes: &u64| Ok(*bytes),
         );
         let hosts = self.read_allowed_hosts(&raw.allowed_outbound_hosts, section);
+        let admission = self.read_admission(raw, section, &inherited.limits.admission);
         let limits = &inherited.limits;
         Settings {
             limits: Limits {
                 timeout: present_or(timeout, limits.timeout),
                 memory_limit_bytes: present_or(memory, limits.memory_limit_bytes),
                 max_request_body_bytes: present_or(body, limits.max_request_body_bytes),
+                admission,
             },
             allowed_outbound_hosts: present_or(hosts, inherited.allowed_outbound_hosts.clone()),
+        }
+    }
+
+    fn read_admission(
+        &mut self,
+        raw: &RawSettings,
+        section: &Section<'_, '_>,
+        inherited: &Admission,
+    ) -> Admission {
+        let concurrency = self.check_optional(
+            &raw.max_concurrency,
+            section.key("max_concurrency"),
+            |n: &u64| match u32::try_from(*n) {
+                Ok(n) if n >= 1 => Ok(Some(n)),
+                _ => Err(format!("must be 1 to {}", u32::MAX)),
+            },
+        );
+        let queued = self.check_optional(&raw.max_queued, section.key("max_queued"), |n: &u64| {
+            u32::try_from(*n).map_err(|_| format!("must be 0 to {}", u32::MAX))
+        });
+        let timeout = self.check_optional(
+            &raw.queue_timeout_ms,
+            section.key("queue_timeout_ms"),
+            check_timeout,
+        );
+        Admission {
+            max_concurrency: present_or(concurrency, inherited.max_concurrency),
+            max_queued: present_or(queued, inherited.max_queued),
+            queue_timeout: present_or(timeout, inherited.queue_timeout),
         }
     }
 

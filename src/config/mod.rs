@@ -22,6 +22,7 @@ mod apps;
 pub(crate) mod keys;
 mod modules;
 mod raw;
+mod server;
 mod spin_apps;
 mod stores;
 mod values;
@@ -29,6 +30,7 @@ mod values;
 use keys::{field_names, unknown_key_message};
 use raw::{MethodNames, RawApp, RawSettings, RawTop, Scope, StringTable};
 use spin_apps::RawSpinApp;
+pub use server::{ServerSettings, TlsFiles};
 pub use spin_apps::SpinMount;
 pub use stores::{DEFAULT_DATA_DIR, StoreBackend, StoreConfig, StoreScope};
 use stores::{RawStore, check_max_keys};
@@ -49,6 +51,8 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 const DEFAULT_MEMORY_LIMIT_MB: u64 = 128;
 const MEMORY_LIMIT_MB: RangeInclusive<u64> = 1..=4096;
 const DEFAULT_MAX_REQUEST_BODY_BYTES: u64 = 10 * BYTES_PER_MB;
+const DEFAULT_MAX_QUEUED: u32 = 100;
+const DEFAULT_QUEUE_TIMEOUT: Duration = Duration::from_secs(5);
 const BYTES_PER_MB: u64 = 1024 * 1024;
 const ANY_METHOD: &str = "*";
 /// Used when `file_path` has no file stem to name an application after.
@@ -76,6 +80,8 @@ pub struct Config {
     pub spin_apps: Vec<SpinMount>,
     /// `[defaults]`' limits: what Spin apps, which have no such keys, run with.
     pub default_limits: Limits,
+    /// The listeners: admin, TLS, connection limits, HTTP hardening.
+    pub server: ServerSettings,
     /// Problems that do not stop the server, one line each, for the operator.
     pub warnings: Vec<String>,
 }
@@ -156,6 +162,30 @@ pub struct Limits {
     /// Per instance.
     pub memory_limit_bytes: u64,
     pub max_request_body_bytes: u64,
+    /// How many requests may run at once, and wait beyond those.
+    pub admission: Admission,
+}
+
+/// An app's share of the server: requests beyond `max_concurrency` wait in
+/// a FIFO queue of `max_queued`, each for at most `queue_timeout`; beyond
+/// that they are answered 503 with `Retry-After`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Admission {
+    /// `None`: a fair share of the instance pool, decided when the apps are
+    /// loaded (the pool divided by the number of apps).
+    pub max_concurrency: Option<u32>,
+    pub max_queued: u32,
+    pub queue_timeout: Duration,
+}
+
+impl Default for Admission {
+    fn default() -> Self {
+        Admission {
+            max_concurrency: None,
+            max_queued: DEFAULT_MAX_QUEUED,
+            queue_timeout: DEFAULT_QUEUE_TIMEOUT,
+        }
+    }
 }
 
 impl Default for Limits {
@@ -164,6 +194,7 @@ impl Default for Limits {
             timeout: DEFAULT_TIMEOUT,
             memory_limit_bytes: DEFAULT_MEMORY_LIMIT_MB * BYTES_PER_MB,
             max_request_body_bytes: DEFAULT_MAX_REQUEST_BODY_BYTES,
+            admission: Admission::default(),
         }
     }
 }
@@ -210,6 +241,7 @@ impl Config {
             s3_endpoint: None,
             spin_apps: Vec::new(),
             default_limits: Limits::default(),
+            server: ServerSettings::default(),
             warnings: Vec::new(),
         }
     }
@@ -417,6 +449,7 @@ impl<'a> Reader<'a> {
             config.listen_address = self.read_listen_address(&raw, &top);
             config.data_dir = self.read_data_dir(&raw.data_dir);
             (config.poll, config.s3_endpoint) = self.read_source_settings(&raw);
+            config.server = self.read_server_settings(&raw, &top);
         }
         config.key_value_stores = self.read_stores(&top);
         config.spin_apps = self.read_spin_apps(&top);

@@ -14,6 +14,15 @@ pub(super) struct RawTop {
     pub(super) data_dir: Option<Spanned<String>>,
     pub(super) poll_seconds: Option<Spanned<u64>>,
     pub(super) s3_endpoint: Option<Spanned<String>>,
+    pub(super) admin_address: Option<Spanned<String>>,
+    pub(super) admin_token: Option<Spanned<String>>,
+    pub(super) tls_cert: Option<Spanned<String>>,
+    pub(super) tls_key: Option<Spanned<String>>,
+    pub(super) max_connections: Option<Spanned<u64>>,
+    pub(super) header_read_timeout_ms: Option<Spanned<u64>>,
+    pub(super) max_header_bytes: Option<Spanned<u64>>,
+    pub(super) keep_alive_timeout_ms: Option<Spanned<u64>>,
+    pub(super) h2_max_concurrent_streams: Option<Spanned<u64>>,
     #[serde(rename = "key_value_stores")]
     _key_value_stores: Option<IgnoredAny>,
     #[serde(rename = "defaults")]
@@ -51,6 +60,9 @@ pub(super) struct RawSettings {
     pub(super) timeout_ms: Option<Spanned<u64>>,
     pub(super) memory_limit_mb: Option<Spanned<u64>>,
     pub(super) max_request_body_bytes: Option<Spanned<u64>>,
+    pub(super) max_concurrency: Option<Spanned<u64>>,
+    pub(super) max_queued: Option<Spanned<u64>>,
+    pub(super) queue_timeout_ms: Option<Spanned<u64>>,
     pub(super) allowed_outbound_hosts: Option<Spanned<Vec<Spanned<String>>>>,
 }
 

@@ -23,6 +23,7 @@ pub mod engine;
 pub mod fetch;
 pub mod kv;
 pub mod logging;
+pub mod metrics;
 pub mod outbound;
 pub mod reload;
 pub mod router;

@@ -29,8 +29,8 @@ mod values;
 
 use keys::{field_names, unknown_key_message};
 use raw::{MethodNames, RawApp, RawSettings, RawTop, Scope, StringTable};
-use spin_apps::RawSpinApp;
 pub use server::{ServerSettings, TlsFiles};
+use spin_apps::RawSpinApp;
 pub use spin_apps::SpinMount;
 pub use stores::{DEFAULT_DATA_DIR, StoreBackend, StoreConfig, StoreScope};
 use stores::{RawStore, check_max_keys};

@@ -89,7 +89,9 @@ impl Reader<'_> {
                 if (MIN_HEADER_BYTES..=MAX_HEADER_BYTES).contains(n) {
                     Ok(*n as usize)
                 } else {
-                    Err(format!("must be {MIN_HEADER_BYTES} to {MAX_HEADER_BYTES} bytes"))
+                    Err(format!(
+                        "must be {MIN_HEADER_BYTES} to {MAX_HEADER_BYTES} bytes"
+                    ))
                 }
             },
         );
@@ -126,11 +128,19 @@ impl Reader<'_> {
                 key: self.relative_to_config(&key.value),
             }),
             (Ok(Some(cert)), Ok(None)) => {
-                self.error(cert.line, top.key("tls_key"), "`tls_cert` needs `tls_key`, the certificate's private key (PEM)");
+                self.error(
+                    cert.line,
+                    top.key("tls_key"),
+                    "`tls_cert` needs `tls_key`, the certificate's private key (PEM)",
+                );
                 None
             }
             (Ok(None), Ok(Some(key))) => {
-                self.error(key.line, top.key("tls_cert"), "`tls_key` needs `tls_cert`, the certificate chain (PEM)");
+                self.error(
+                    key.line,
+                    top.key("tls_cert"),
+                    "`tls_key` needs `tls_cert`, the certificate chain (PEM)",
+                );
                 None
             }
             _ => None,

@@ -137,11 +137,13 @@ fn builtin_defaults_apply_when_keys_are_absent() {
 fn applications_inherit_defaults_and_may_override_them() {
     let text = format!(
         "[defaults]\ntimeout_ms = 500\nmemory_limit_mb = 64\nmax_request_body_bytes = 1024\n\
+         max_concurrency = 8\nmax_queued = 4\nqueue_timeout_ms = 250\n\
          allowed_outbound_hosts = [\"db.local:5432\"]\n{}{}",
         app("/inherits", ""),
         app(
             "/overrides",
-            "timeout_ms = 9\nmemory_limit_mb = 4096\nmax_request_body_bytes = 0\nallowed_outbound_hosts = []\nname = \"o\"\n"
+            "timeout_ms = 9\nmemory_limit_mb = 4096\nmax_request_body_bytes = 0\nallowed_outbound_hosts = []\nname = \"o\"\n\
+             max_queued = 0\n"
         ),
     );
     let config = parse(&text);
@@ -154,6 +156,11 @@ fn applications_inherit_defaults_and_may_override_them() {
             timeout: Duration::from_millis(500),
             memory_limit_bytes: 64 * 1024 * 1024,
             max_request_body_bytes: 1024,
+            admission: Admission {
+                max_concurrency: Some(8),
+                max_queued: 4,
+                queue_timeout: Duration::from_millis(250),
+            },
         }
     );
     assert!(inherits.allowed_outbound_hosts.allows("db.local", 5432));
@@ -164,6 +171,11 @@ fn applications_inherit_defaults_and_may_override_them() {
             timeout: Duration::from_millis(9),
             memory_limit_bytes: 4096 * 1024 * 1024,
             max_request_body_bytes: 0,
+            admission: Admission {
+                max_concurrency: Some(8),
+                max_queued: 0,
+                queue_timeout: Duration::from_millis(250),
+            },
         }
     );
     assert_eq!(
@@ -337,7 +349,7 @@ fn unknown_keys_suggest_the_closest_known_key() {
 fn unknown_key_without_a_close_match_lists_the_known_keys() {
     assert_error(
         "colour = 1\n",
-        "examples/config.toml:1: `colour`: unknown key; expected one of `listen_address`, `data_dir`, `poll_seconds`, `s3_endpoint`, `key_value_stores`, `defaults`, `applications`, `spin_apps`",
+        "examples/config.toml:1: `colour`: unknown key; expected one of `listen_address`, `data_dir`, `poll_seconds`, `s3_endpoint`, `admin_address`, `admin_token`, `tls_cert`, `tls_key`, `max_connections`, `header_read_timeout_ms`, `max_header_bytes`, `keep_alive_timeout_ms`, `h2_max_concurrent_streams`, `key_value_stores`, `defaults`, `applications`, `spin_apps`",
     );
 }
 
@@ -363,7 +375,7 @@ fn unknown_keys_in_nested_tables_are_named_by_their_path() {
     assert_error(
         &format!("{}[applications.limits]\ntimeout = 1\n", app("/a", "")),
         "examples/config.toml:5: `applications[1].limits`: unknown key; expected one of `name`, `file_path`, `source`, `digest`, \
-         `function`, `method`, `url_path`, `env`, `abi`, `files`, `reuse`, `key_value_stores`, `max_keys`, `timeout_ms`, `memory_limit_mb`, `max_request_body_bytes`, \
+         `function`, `method`, `url_path`, `env`, `abi`, `files`, `reuse`, `key_value_stores`, `max_keys`, `timeout_ms`, `memory_limit_mb`, `max_request_body_bytes`, `max_concurrency`, `max_queued`, `queue_timeout_ms`, \
          `allowed_outbound_hosts`",
     );
 }
@@ -820,6 +832,15 @@ fn known_keys_come_from_the_structs() {
             "data_dir",
             "poll_seconds",
             "s3_endpoint",
+            "admin_address",
+            "admin_token",
+            "tls_cert",
+            "tls_key",
+            "max_connections",
+            "header_read_timeout_ms",
+            "max_header_bytes",
+            "keep_alive_timeout_ms",
+            "h2_max_concurrent_streams",
             "key_value_stores",
             "defaults",
             "applications",
@@ -832,6 +853,9 @@ fn known_keys_come_from_the_structs() {
             "timeout_ms",
             "memory_limit_mb",
             "max_request_body_bytes",
+            "max_concurrency",
+            "max_queued",
+            "queue_timeout_ms",
             "allowed_outbound_hosts"
         ]
     );
@@ -912,5 +936,62 @@ fn strange_input_never_panics() {
         "\u{feff}x = 1",
     ] {
         let _ = Config::parse(text, Path::new(""));
+    }
+}
+
+#[test]
+fn server_settings_default_to_the_documented_limits() {
+    let config = parse(&app("/a", ""));
+    assert_eq!(config.server, ServerSettings::default());
+    assert_eq!(config.server.header_read_timeout, Duration::from_secs(10));
+    assert_eq!(config.server.max_header_bytes, 65_536);
+    assert_eq!(config.server.admin_address, None);
+    assert_eq!(config.apps[0].limits.admission.max_concurrency, None);
+}
+
+#[test]
+fn server_settings_are_read_and_tls_files_resolved_beside_the_config() {
+    let text = format!(
+        "admin_address = \"127.0.0.1:9090\"\nadmin_token = \"0123456789abcdef\"\n\
+         tls_cert = \"cert.pem\"\ntls_key = \"key.pem\"\nmax_connections = 50\n\
+         header_read_timeout_ms = 2000\nmax_header_bytes = 16384\n\
+         keep_alive_timeout_ms = 5000\nh2_max_concurrent_streams = 10\n{}",
+        app("/a", "")
+    );
+    let config = Config::parse(&text, Path::new("/etc/sw/config.toml")).unwrap();
+    let server = config.server;
+    assert_eq!(server.admin_address.as_deref(), Some("127.0.0.1:9090"));
+    assert_eq!(server.admin_token.as_deref(), Some("0123456789abcdef"));
+    assert_eq!(
+        server.tls,
+        Some(TlsFiles {
+            cert: PathBuf::from("/etc/sw/cert.pem"),
+            key: PathBuf::from("/etc/sw/key.pem"),
+        })
+    );
+    assert_eq!(server.max_connections, 50);
+    assert_eq!(server.header_read_timeout, Duration::from_secs(2));
+    assert_eq!(server.max_header_bytes, 16384);
+    assert_eq!(server.keep_alive_timeout, Duration::from_secs(5));
+    assert_eq!(server.h2_max_concurrent_streams, 10);
+}
+
+#[test]
+fn bad_server_and_admission_settings_name_their_key_and_line() {
+    let text = format!(
+        "admin_token = \"short\"\ntls_cert = \"cert.pem\"\nmax_header_bytes = 100\n{}",
+        app("/a", "max_concurrency = 0\nqueue_timeout_ms = 0\n")
+    );
+    let errors = Config::parse(&text, Path::new("c.toml"))
+        .unwrap_err()
+        .to_string();
+    for expected in [
+        "c.toml:1: `admin_token`: must be at least 16 characters",
+        "c.toml:2: `tls_key`: `tls_cert` needs `tls_key`",
+        "c.toml:3: `max_header_bytes`: must be 8192 to",
+        "c.toml:8: `applications[1].max_concurrency`: must be 1 to",
+        "c.toml:9: `applications[1].queue_timeout_ms`: must be greater than 0",
+    ] {
+        assert!(errors.contains(expected), "{expected:?} not in:\n{errors}");
     }
 }

@@ -21,7 +21,7 @@ use crate::abi::{AbiKind, Guest, GuestError, RequestBody, ResponseBody};
 use crate::compile_cache::CompileCache;
 use crate::config::{AppConfig, DEFAULT_FUNCTION};
 use crate::context::AppContext;
-use crate::engine::WasmEngine;
+use crate::engine::{DEFAULT_MAX_INSTANCES, WasmEngine};
 use crate::fetch::{self, Modules, module_key};
 use crate::kv::Stores;
 use crate::router::Route;
@@ -90,6 +90,7 @@ impl App {
             allowed_outbound_hosts: config.allowed_outbound_hosts.clone(),
             route: config.route.clone(),
             files: config.files.clone(),
+            metrics: crate::metrics::global().app(&config.name),
         };
         App {
             context: Arc::new(context),
@@ -106,7 +107,7 @@ pub struct Apps {
     /// Each distinct module, by content, for a reload to keep.
     compiled: HashMap<CompiledKey, Compiled>,
     // Last: the engine must outlive the apps' modules.
-    _engine: Arc<WasmEngine>,
+    engine: Arc<WasmEngine>,
 }
 
 impl Apps {
@@ -118,7 +119,7 @@ impl Apps {
         stores: &Stores,
     ) -> Result<Apps, Vec<String>> {
         let modules = fetch::read_local(configs);
-        Loader::new(cache)?.load(configs, &modules, source, stores, None)
+        Loader::new(cache, DEFAULT_MAX_INSTANCES)?.load(configs, &modules, source, stores, None)
     }
 
     pub fn get(&self, index: usize) -> Option<&Arc<App>> {
@@ -136,6 +137,11 @@ impl Apps {
     pub fn is_empty(&self) -> bool {
         self.apps.is_empty()
     }
+
+    /// The size of the instance pool the apps share.
+    pub fn max_instances(&self) -> u32 {
+        self.engine.max_instances()
+    }
 }
 
 /// Loads apps on one engine, kept for the server's life: a reload loads the
@@ -146,8 +152,9 @@ pub struct Loader {
 }
 
 impl Loader {
-    pub fn new(cache: CompileCache) -> Result<Loader, Vec<String>> {
-        let engine = WasmEngine::new(cache).map_err(|e| vec![format!("{e:#}")])?;
+    /// A loader whose engine has a pool of `max_instances` instances.
+    pub fn new(cache: CompileCache, max_instances: u32) -> Result<Loader, Vec<String>> {
+        let engine = WasmEngine::new(cache, max_instances).map_err(|e| vec![format!("{e:#}")])?;
         let abis = Abis::new(&engine).map_err(|e| vec![format!("{e:#}")])?;
         Ok(Loader {
             abis,
@@ -249,7 +256,7 @@ impl Loader {
         Ok(Apps {
             apps,
             compiled,
-            _engine: self.engine.clone(),
+            engine: self.engine.clone(),
         })
     }
 }

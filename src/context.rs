@@ -3,9 +3,11 @@
 //! ([`crate::abi`]) read it, so neither needs the other to know it.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use crate::config::Limits;
 use crate::kv::AppStores;
+use crate::metrics::AppMetrics;
 use crate::outbound::AllowedHosts;
 use crate::router::Route;
 
@@ -27,6 +29,8 @@ pub struct AppContext {
     pub files: Vec<(String, PathBuf)>,
     /// The key-value stores the app may open.
     pub stores: AppStores,
+    /// Its counters: faults, instantiation times, refused memory.
+    pub metrics: Arc<AppMetrics>,
 }
 
 impl AppContext {
@@ -50,6 +54,7 @@ impl Default for AppContext {
             route: Route::Prefix(String::new()),
             files: Vec::new(),
             stores: AppStores::unavailable(),
+            metrics: Arc::default(),
         }
     }
 }

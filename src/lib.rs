@@ -1,7 +1,7 @@
 //! serverless-wasm: many small, sandboxed WebAssembly functions behind one HTTP server.
 //!
 //! A request flows top to bottom through these modules:
-//! [`server`] accepts it, [`service`] takes it from there: the current [`deployment`] (swapped whole by
+//! [`server`] accepts it ([`tls`] for HTTPS), [`service`] takes it from there: the current [`deployment`] (swapped whole by
 //! [`reload`]) routes it through [`router`] to the [`app`], the app runs a fresh
 //! instance through its guest ABI ([`abi`]), and the response goes back
 //! through [`service`] with an access-log line.
@@ -10,9 +10,12 @@
 //! [`componentize`] (wit-bindgen core modules made components at load),
 //! [`outbound`] (what guests may connect to), [`kv`] (the key-value stores
 //! guests keep state in), [`context`] (what a guest may reach of its app),
-//! [`spin`] (Spin apps' `spin.toml` and runtime config) and [`logging`].
+//! [`spin`] (Spin apps' `spin.toml` and runtime config) and [`logging`]. Beside
+//! the public listener, [`admin`] serves metrics, health and a live dashboard.
 
 pub mod abi;
+pub mod admin;
+pub mod admission;
 pub mod app;
 pub mod compile_cache;
 pub mod componentize;
@@ -31,3 +34,4 @@ pub mod server;
 pub mod service;
 pub mod sources;
 pub mod spin;
+pub mod tls;

@@ -11,12 +11,14 @@ use clap::{Args, Parser, Subcommand};
 use http::{HeaderName, HeaderValue, Method, Request, Response};
 use http_body_util::BodyExt as _;
 use serverless_wasm::abi::{RequestBody, ResponseBody, full_body};
+use serverless_wasm::admin::{Admin, AdminListener, Health};
 use serverless_wasm::app::{Apps, Loader};
 use serverless_wasm::compile_cache::{CompileCache, prune};
 use serverless_wasm::config::{AppConfig, Config, Variables};
 use serverless_wasm::deployment::Deployment;
 use serverless_wasm::fetch::{fetch_all, human_age};
 use serverless_wasm::kv::Stores;
+use serverless_wasm::logging::LogFormat;
 use serverless_wasm::reload::{Overrides, Reloader};
 use serverless_wasm::router::Lookup;
 use serverless_wasm::server::Server;
@@ -32,6 +34,10 @@ use std::sync::Arc;
     args_conflicts_with_subcommands = true
 )]
 struct Cli {
+    /// How log lines are written to stderr: `text` for people, `json` (one
+    /// object per line, the same fields) for log collectors.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Option<Command>,
     #[command(flatten)]
@@ -155,14 +161,14 @@ struct RunArgs {
 fn main() -> ExitCode {
     // Before any HTTPS client exists (module sources, guests' outgoing HTTPS).
     install_tls_provider();
-    let log_writer = match serverless_wasm::logging::init() {
+    let cli = Cli::parse();
+    let log_writer = match serverless_wasm::logging::init(cli.log_format) {
         Ok(guard) => guard,
         Err(error) => {
             eprintln!("error: cannot start the log writer: {error}");
             return ExitCode::FAILURE;
         }
     };
-    let cli = Cli::parse();
     let result = match cli.command {
         Some(Command::Serve(args)) => serve(args),
         Some(Command::Check {
@@ -242,28 +248,66 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let config = load_config(&path, &overrides)?;
     let stores = open_stores(&config)?;
     let sources = open_sources(&config)?;
-    let loader = Loader::new(args.cache.cache()).map_err(cannot_load)?;
+    let loader =
+        Loader::new(args.cache.cache(), config.server.max_instances).map_err(cannot_load)?;
     let address = overrides
         .listen
         .clone()
         .unwrap_or_else(|| config.listen_address.clone());
+    let health = Arc::new(Health::new());
     runtime()?.block_on(async {
         let modules = fetch_all(&config.apps, &sources).await;
         let apps = loader
             .load(&config.apps, &modules, Some(&config.file), &stores, None)
             .map_err(cannot_load)?;
         let service = Arc::new(Service::new(apps));
-        let server = Server::bind(&address, service.clone()).await?;
+        let server = Server::bind(&address, &config.server, service.clone()).await?;
+        let settings = config.server.clone();
         let reloader = Arc::new(Reloader::new(
-            path, overrides, loader, sources, stores, service, config,
+            path,
+            overrides,
+            loader,
+            sources,
+            stores,
+            service.clone(),
+            config,
         ));
         tokio::spawn(reloader.clone().on_hangup());
         tokio::spawn(reloader.clone().poll_sources());
-        tracing::info!("listening on http://{}", server.local_addr()?);
+        // Bound before anything is logged, so that a taken admin port stops
+        // the start-up before the server says it is listening.
+        let admin = match &settings.admin_address {
+            Some(admin_address) => Some(
+                AdminListener::bind(
+                    admin_address,
+                    Admin {
+                        service,
+                        reloader: reloader.clone(),
+                        health: health.clone(),
+                        token: settings.admin_token.clone(),
+                    },
+                )
+                .await?,
+            ),
+            None => None,
+        };
+        tracing::info!(
+            "listening on {}://{}",
+            server.scheme(),
+            server.local_addr()?
+        );
+        let admin = admin.map(AdminListener::spawn).transpose()?;
         if args.watch {
             tokio::spawn(reloader.watch());
         }
-        server.run(shutdown_signal()).await
+        health.set_ready();
+        let served = server.run(shutdown_signal(health)).await;
+        // The admin listener answers through the drain (`/readyz` says 503)
+        // and stops with the public one.
+        if let Some(admin) = admin {
+            admin.stop().await;
+        }
+        served
     })?;
     Ok(ExitCode::SUCCESS)
 }
@@ -273,7 +317,7 @@ fn check(path: &Path, overrides: &Overrides, cache: CompileCache) -> anyhow::Res
     let sources = open_sources(&config)?;
     let modules = runtime()?.block_on(fetch_all(&config.apps, &sources));
     // Opening no store keeps `check` from locking a running server's data.
-    let apps = Loader::new(cache)
+    let apps = Loader::new(cache, config.server.max_instances)
         .and_then(|loader| {
             loader.load(
                 &config.apps,
@@ -373,7 +417,7 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("cannot open the key-value store in {}", data_dir.display()))?;
     let apps = Apps::load(&configs.apps, None, args.cache.cache(), &stores)
         .map_err(|problems| anyhow::anyhow!("{}", problems.join("\n")))?;
-    let deployment = Deployment::new(apps);
+    let deployment = Deployment::new(apps, None);
     let path = request.uri().path().to_owned();
     let app = match deployment.lookup(request.method(), &path) {
         Ok(app) => app,
@@ -484,8 +528,9 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .context("cannot start the async runtime")
 }
 
-/// Resolves on SIGINT or SIGTERM.
-async fn shutdown_signal() {
+/// Resolves on SIGINT or SIGTERM, having marked the server draining first,
+/// so that `/readyz` fails before the public listener starts its drain.
+async fn shutdown_signal(health: Arc<Health>) {
     let interrupt = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
@@ -507,5 +552,6 @@ async fn shutdown_signal() {
     }
     #[cfg(not(unix))]
     let _ = interrupt.await;
+    health.start_draining();
     tracing::info!("shutdown signal received");
 }

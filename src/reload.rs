@@ -8,7 +8,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 use std::time::{Duration, Instant};
 
 use notify::{EventKind, RecursiveMode};
@@ -49,6 +49,25 @@ impl Overrides {
     }
 }
 
+/// Why a reload asked for with [`Reloader::try_reload`] changed nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReloadError {
+    /// Another reload is running.
+    Busy,
+    /// The config or a module did not load, for this reason; the previous
+    /// apps are still served.
+    Failed(String),
+}
+
+impl std::fmt::Display for ReloadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ReloadError::Busy => f.write_str("another reload is running"),
+            ReloadError::Failed(reason) => f.write_str(reason),
+        }
+    }
+}
+
 pub struct Reloader {
     path: PathBuf,
     overrides: Overrides,
@@ -85,15 +104,45 @@ impl Reloader {
     /// Reloads now, logging the outcome in one line (or the errors in full);
     /// whether the new apps are being served. `trigger` is for the log.
     pub fn reload(&self, trigger: &str) -> bool {
+        let running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        self.reload_locked(running, trigger).is_ok()
+    }
+
+    /// Like [`reload`](Self::reload), for a caller that answers someone (the
+    /// admin listener): what changed, or why nothing did. Does not wait for
+    /// a reload already running, since its caller would wait on a request.
+    pub fn try_reload(&self, trigger: &str) -> Result<String, ReloadError> {
+        let running = match self.running.try_lock() {
+            Ok(running) => running,
+            Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+            Err(TryLockError::WouldBlock) => return Err(ReloadError::Busy),
+        };
+        self.reload_locked(running, trigger)
+            .map_err(ReloadError::Failed)
+    }
+
+    /// Reloads with the running config locked (so reloads never overlap):
+    /// the summary of what changed, or the errors, both logged and counted.
+    fn reload_locked(
+        &self,
+        running: MutexGuard<'_, Config>,
+        trigger: &str,
+    ) -> Result<String, String> {
+        let result = self.apply(running, trigger);
+        crate::metrics::global().reload(result.is_ok());
+        result
+    }
+
+    fn apply(&self, mut running: MutexGuard<'_, Config>, trigger: &str) -> Result<String, String> {
         let started = Instant::now();
-        let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
         let config = match self.overrides.load(&self.path) {
             Ok(config) => config,
             Err(errors) => {
+                let reason = format!("invalid config:\n{errors}");
                 tracing::error!(
-                    "reload ({trigger}) failed, still serving the previous apps: invalid config:\n{errors}"
+                    "reload ({trigger}) failed, still serving the previous apps: {reason}"
                 );
-                return false;
+                return Err(reason);
             }
         };
         for warning in &config.warnings {
@@ -115,21 +164,21 @@ impl Reloader {
         let apps = match loaded {
             Ok(apps) => apps,
             Err(problems) => {
+                let reason = problems.join("\n");
                 tracing::error!(
-                    "reload ({trigger}) failed, still serving the previous apps:\n{}",
-                    problems.join("\n")
+                    "reload ({trigger}) failed, still serving the previous apps:\n{reason}"
                 );
-                return false;
+                return Err(reason);
             }
         };
-        let summary = Summary::between(previous.apps(), &apps);
+        let summary = Summary::between(previous.apps(), &apps).to_string();
         self.service.replace(apps);
         *running = config;
         tracing::info!(
             "reloaded ({trigger}) in {:.1} ms: {summary}",
             started.elapsed().as_secs_f64() * 1000.0
         );
-        true
+        Ok(summary)
     }
 
     fn warn_about_restart(&self, running: &Config, config: &Config) {
@@ -149,6 +198,47 @@ impl Reloader {
             tracing::warn!(
                 "`data_dir` or `key_value_stores` changed: that takes a restart \
                  (apps keep the stores the server started with)"
+            );
+        }
+        // The listeners' settings are read once, at bind, and the pool's at
+        // start. New
+        // contents of the same TLS files need no restart: SIGHUP reloads them.
+        let (old, new) = (&running.server, &config.server);
+        let changed: Vec<&str> = [
+            ("tls_cert/tls_key", old.tls != new.tls),
+            (
+                "max_connections",
+                old.max_connections != new.max_connections,
+            ),
+            (
+                "header_read_timeout_ms",
+                old.header_read_timeout != new.header_read_timeout,
+            ),
+            (
+                "max_header_bytes",
+                old.max_header_bytes != new.max_header_bytes,
+            ),
+            (
+                "keep_alive_timeout_ms",
+                old.keep_alive_timeout != new.keep_alive_timeout,
+            ),
+            (
+                "h2_max_concurrent_streams",
+                old.h2_max_concurrent_streams != new.h2_max_concurrent_streams,
+            ),
+            ("max_instances", old.max_instances != new.max_instances),
+            (
+                "admin_address/admin_token",
+                old.admin_address != new.admin_address || old.admin_token != new.admin_token,
+            ),
+        ]
+        .into_iter()
+        .filter_map(|(key, differs)| differs.then_some(key))
+        .collect();
+        if !changed.is_empty() {
+            tracing::warn!(
+                "{} changed: that takes a restart (the server keeps the settings it started with)",
+                changed.join(", ")
             );
         }
     }

@@ -1,79 +1,94 @@
-//! The HTTP front: accepts connections (HTTP/1.1 and h2c), hands each
-//! request to the [`Service`], and shuts down gracefully.
+//! The public listener: binds (with TLS when `tls_cert` is set), accepts
+//! connections up to `max_connections`, hands each to `connection`, and
+//! shuts down gracefully. What a connection is served with, HTTP/1.1 or
+//! HTTP/2 and their limits, is `connection`'s; when a quiet one is closed is
+//! `idle`'s.
 
-use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use http::Request;
-use http_body_util::BodyExt as _;
-use hyper::body::Incoming;
-use hyper::server::conn::{http1, http2};
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::graceful::GracefulShutdown;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, watch};
 
-use crate::abi::{BoxError, ConnectionInfo};
+use crate::config::ServerSettings;
 use crate::service::Service;
+use crate::tls::Tls;
+
+mod connection;
+mod idle;
+
+use connection::Connections;
 
 /// How long in-flight requests may take to finish once shutdown starts.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
-/// What an HTTP/2 client without TLS or upgrade (h2c with prior knowledge)
-/// sends first.
-const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
-
-/// Whether a new connection speaks HTTP/2, told by peeking at its first
-/// bytes. Choosing a protocol up front, rather than serving through hyper's
-/// protocol-detecting connection, measured 5 KB less per open connection.
-async fn opens_with_h2_preface(stream: &TcpStream) -> bool {
-    let mut start = [0; H2_PREFACE.len()];
-    // A client sends the preface in one write; if only part of it has
-    // arrived, give the rest a few milliseconds (peek cannot wait for more).
-    for _ in 0..50 {
-        let seen = match stream.peek(&mut start).await {
-            Ok(seen) => seen,
-            Err(_) => return false,
-        };
-        if seen == 0 || start[..seen] != H2_PREFACE[..seen] {
-            return false;
-        }
-        if seen == H2_PREFACE.len() {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    }
-    false
-}
-
 /// A bound listener with the service behind it.
 pub struct Server {
     listener: TcpListener,
-    service: Arc<Service>,
+    connections: Arc<Connections>,
+    max_connections: usize,
+    tls: bool,
 }
 
 impl Server {
-    pub async fn bind(address: &str, service: Arc<Service>) -> anyhow::Result<Server> {
+    /// Reads the TLS certificate if there is one (an error names the file),
+    /// then binds `address`.
+    pub async fn bind(
+        address: &str,
+        settings: &ServerSettings,
+        service: Arc<Service>,
+    ) -> anyhow::Result<Server> {
+        let tls = match &settings.tls {
+            Some(files) => Some(Arc::new(Tls::load(files).context("cannot serve HTTPS")?)),
+            None => None,
+        };
         let listener = TcpListener::bind(address)
             .await
             .with_context(|| format!("cannot listen on {address}"))?;
-        Ok(Server { listener, service })
+        if let Some(tls) = &tls {
+            tokio::spawn(tls.clone().reload_on_hangup());
+        }
+        Ok(Server {
+            listener,
+            tls: tls.is_some(),
+            connections: Arc::new(Connections::new(service, tls, settings)),
+            max_connections: settings.max_connections,
+        })
     }
 
     pub fn local_addr(&self) -> anyhow::Result<SocketAddr> {
         Ok(self.listener.local_addr()?)
     }
 
+    /// `https` or `http`.
+    pub fn scheme(&self) -> &'static str {
+        if self.tls { "https" } else { "http" }
+    }
+
     /// Serves until `shutdown` resolves, then stops accepting and lets
     /// in-flight requests finish for up to [`SHUTDOWN_GRACE`].
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
-        let graceful = GracefulShutdown::new();
+        // Every connection holds a receiver; the sender's `closed` is when
+        // the last one has gone.
+        let (closing, watching) = watch::channel(());
+        // A permit per open connection, taken before accepting: at the
+        // limit, accepting pauses and the kernel's backlog holds the rest.
+        let permits = Arc::new(Semaphore::new(self.max_connections));
+        let mut at_limit = LimitWarning::new(self.max_connections);
         tokio::pin!(shutdown);
         loop {
+            at_limit.observe(permits.available_permits());
+            let permit = tokio::select! {
+                permit = permits.clone().acquire_owned() => match permit {
+                    Ok(permit) => permit,
+                    // Never closed; if it were, there would be nothing to wait for.
+                    Err(_) => break,
+                },
+                () = &mut shutdown => break,
+            };
             let (stream, remote) = tokio::select! {
                 accepted = self.listener.accept() => match accepted {
                     Ok(accepted) => accepted,
@@ -86,42 +101,19 @@ impl Server {
                 },
                 () = &mut shutdown => break,
             };
-            let _ = stream.set_nodelay(true);
-            // A connection reset before this point is the client's loss, not the server's.
-            let Ok(local) = stream.local_addr() else {
-                continue;
-            };
-            let connection = ConnectionInfo { local, remote };
-            let service = self.service.clone();
-            let handler = service_fn(move |request: Request<Incoming>| {
-                let service = service.clone();
-                let mut request = request.map(|body| body.map_err(BoxError::from).boxed_unsync());
-                request.extensions_mut().insert(connection);
-                // Boxed: hyper keeps room for one request's future in every
-                // connection, busy or idle, and a guest call's is kilobytes.
-                Box::pin(async move { Ok::<_, Infallible>(service.handle(request).await) })
-            });
-            let watcher = graceful.watcher();
+            let connections = self.connections.clone();
+            let watcher = watching.clone();
             tokio::spawn(async move {
-                let served = if opens_with_h2_preface(&stream).await {
-                    let http2 = http2::Builder::new(TokioExecutor::new());
-                    watcher
-                        .watch(http2.serve_connection(TokioIo::new(stream), handler))
-                        .await
-                } else {
-                    let http1 = http1::Builder::new();
-                    watcher
-                        .watch(http1.serve_connection(TokioIo::new(stream), handler))
-                        .await
-                };
-                if let Err(error) = served {
-                    tracing::debug!("connection closed with error: {error}");
-                }
+                let _open = crate::metrics::global().connection();
+                connections.serve(stream, remote, watcher).await;
+                drop(permit);
             });
         }
         drop(self.listener);
+        drop(watching);
         tracing::info!("shutting down: waiting for in-flight requests");
-        if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
+        let _ = closing.send(());
+        if tokio::time::timeout(SHUTDOWN_GRACE, closing.closed())
             .await
             .is_err()
         {
@@ -131,5 +123,35 @@ impl Server {
             );
         }
         Ok(())
+    }
+}
+
+/// Warns when the connection limit is reached; once, until the open
+/// connections have fallen back to 90% of it (or below the limit, for a
+/// small one), so that a server held at its limit does not warn on every
+/// connection that closes.
+struct LimitWarning {
+    limit: usize,
+    armed: bool,
+}
+
+impl LimitWarning {
+    fn new(limit: usize) -> Self {
+        LimitWarning { limit, armed: true }
+    }
+
+    fn observe(&mut self, available: usize) {
+        if available == 0 {
+            if self.armed {
+                tracing::warn!(
+                    "{} client connections open, the max_connections limit: \
+                     new ones wait to be accepted until one closes",
+                    self.limit
+                );
+                self.armed = false;
+            }
+        } else if available >= (self.limit / 10).max(1) {
+            self.armed = true;
+        }
     }
 }

@@ -19,7 +19,7 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response, StatusCode};
 use wasmtime::{
     Caller, Engine, Extern, ExternType, FuncType, InstancePre, Linker, Memory, Module,
-    ModuleExport, Store, StoreLimits,
+    ModuleExport, Store,
 };
 
 use super::exports::{describe_extern, entry_point, signature};
@@ -27,7 +27,7 @@ use super::{
     GuestError, RequestBody, ResponseBody, buffer_body, full_body, is_framing_header, loggable,
 };
 use crate::context::AppContext;
-use crate::engine::{self, LimitedState, WasmEngine};
+use crate::engine::{self, GuestLimits, LimitedState, WasmEngine};
 use tcp::Sockets;
 
 /// The host side of the classic ABI: one linker, built once.
@@ -55,7 +55,7 @@ pub struct ClassicGuest {
 /// Everything one request's instance can reach.
 pub struct HostState {
     app: Arc<AppContext>,
-    limits: StoreLimits,
+    limits: GuestLimits,
     memory: Option<Memory>,
     request: GuestRequest,
     response: GuestResponse,
@@ -235,7 +235,7 @@ impl ClassicGuest {
         let engine = self.module.pre.module().engine();
         let state = HostState {
             sockets: Sockets::new(app.allowed_outbound_hosts.clone()),
-            limits: engine::memory_limits(app.limits.memory_limit_bytes),
+            limits: GuestLimits::for_app(&app),
             app,
             memory: None,
             request,
@@ -249,6 +249,7 @@ impl ClassicGuest {
             .instantiate_async(&mut store)
             .await
             .map_err(GuestError::from_wasmtime)?;
+        store.data().limits.instantiated();
         if let Some(export) = &self.module.memory
             && let Some(Extern::Memory(memory)) = instance.get_module_export(&mut store, export)
         {
@@ -317,7 +318,7 @@ fn provided_types(engine: &Engine, linker: &Linker<HostState>) -> HashMap<String
 }
 
 impl LimitedState for HostState {
-    fn limits(&mut self) -> &mut StoreLimits {
+    fn limits(&mut self) -> &mut GuestLimits {
         &mut self.limits
     }
 }
@@ -327,8 +328,8 @@ impl HostState {
         let app = Arc::new(AppContext::default());
         Self {
             sockets: Sockets::new(app.allowed_outbound_hosts.clone()),
+            limits: GuestLimits::for_app(&app),
             app,
-            limits: StoreLimits::default(),
             memory: None,
             request: GuestRequest {
                 method: http::Method::GET,

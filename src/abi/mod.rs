@@ -38,6 +38,19 @@ pub type ResponseBody = UnsyncBoxBody<Bytes, BoxError>;
 pub struct ConnectionInfo {
     pub local: SocketAddr,
     pub remote: SocketAddr,
+    /// Whether the connection is HTTPS.
+    pub tls: bool,
+}
+
+impl ConnectionInfo {
+    /// The scheme the client used: `https` on a TLS connection.
+    pub fn scheme(&self) -> http::uri::Scheme {
+        if self.tls {
+            http::uri::Scheme::HTTPS
+        } else {
+            http::uri::Scheme::HTTP
+        }
+    }
 }
 
 /// The guest ABIs a binary can speak.
@@ -178,8 +191,8 @@ impl Guest {
 pub enum GuestError {
     #[error("deadline of {} ms exceeded", .0.as_millis())]
     Timeout(Duration),
-    #[error("all {0} instance slots are busy")]
-    Busy(u32),
+    #[error("every instance slot of the pool is busy")]
+    Busy,
     #[error("request body larger than {0} bytes")]
     BodyTooLarge(u64),
     #[error("cannot read the request body: {0}")]
@@ -193,7 +206,7 @@ impl GuestError {
     pub fn status(&self) -> StatusCode {
         match self {
             GuestError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
-            GuestError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
+            GuestError::Busy => StatusCode::SERVICE_UNAVAILABLE,
             GuestError::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             GuestError::BadRequest(_) => StatusCode::BAD_REQUEST,
             GuestError::Trap(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -211,7 +224,7 @@ impl GuestError {
     /// backtrace: a runaway recursion would otherwise log thousands of frames.
     pub fn from_wasmtime(error: wasmtime::Error) -> Self {
         if error.is::<wasmtime::PoolConcurrencyLimitError>() {
-            return GuestError::Busy(crate::engine::MAX_CONCURRENT_INSTANCES);
+            return GuestError::Busy;
         }
         let frame = error
             .downcast_ref::<wasmtime::WasmBacktrace>()

@@ -8,7 +8,7 @@ use bytes::Bytes;
 use http::header::{CONTENT_LENGTH, CONTENT_TYPE, HOST, LOCATION};
 use http::request::Parts;
 use http::{HeaderName, HeaderValue, Request, Response, StatusCode};
-use wasmtime::{Engine, Extern, InstancePre, Linker, ModuleExport, StoreLimits};
+use wasmtime::{Engine, Extern, InstancePre, Linker, ModuleExport};
 use wasmtime_wasi::I32Exit;
 use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::p2::pipe::{MemoryInputPipe, MemoryOutputPipe};
@@ -20,7 +20,7 @@ use super::{
     is_framing_header, wasi_ctx,
 };
 use crate::context::AppContext;
-use crate::engine::{self, LimitedState, WasmEngine};
+use crate::engine::{self, GuestLimits, LimitedState, WasmEngine};
 use crate::router::Route;
 
 /// The most a CGI guest may write to stdout; the response is held in memory.
@@ -48,7 +48,7 @@ pub struct WagiGuest {
 
 pub struct WagiState {
     wasi: WasiP1Ctx,
-    limits: StoreLimits,
+    limits: GuestLimits,
 }
 
 impl WagiAbi {
@@ -98,7 +98,7 @@ impl WagiGuest {
             .build_p1();
         let state = WagiState {
             wasi,
-            limits: engine::memory_limits(app.limits.memory_limit_bytes),
+            limits: GuestLimits::for_app(app),
         };
         let mut store = engine::request_store(self.module.pre.module().engine(), state);
         let instance = self
@@ -107,6 +107,7 @@ impl WagiGuest {
             .instantiate_async(&mut store)
             .await
             .map_err(GuestError::from_wasmtime)?;
+        store.data().limits.instantiated();
         let entry = instance
             .get_module_export(&mut store, &self.entry)
             .and_then(Extern::into_func)
@@ -201,7 +202,8 @@ fn cgi_environment(app: &AppContext, parts: &Parts, body_length: usize) -> Vec<(
         (
             "X_FULL_URL".into(),
             format!(
-                "http://{host}{}",
+                "{}://{host}{}",
+                connection.map_or(http::uri::Scheme::HTTP, ConnectionInfo::scheme),
                 parts.uri.path_and_query().map_or(path, |p| p.as_str())
             ),
         ),
@@ -301,7 +303,7 @@ fn header_block_end(output: &[u8]) -> Option<(usize, usize)> {
 }
 
 impl LimitedState for WagiState {
-    fn limits(&mut self) -> &mut StoreLimits {
+    fn limits(&mut self) -> &mut GuestLimits {
         &mut self.limits
     }
 }

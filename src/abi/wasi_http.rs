@@ -18,7 +18,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tracing::Instrument as _;
 use wasmtime::component::{Linker, ResourceTable};
-use wasmtime::{AsContextMut as _, Engine, Store, StoreLimits};
+use wasmtime::{AsContextMut as _, Engine, Store};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::handler::{Prepared, Proxy, ProxyPre};
 use wasmtime_wasi_http::p2;
@@ -33,7 +33,7 @@ use super::{
     BoxError, GuestError, RequestBody, ResponseBody, spin_imports, spin_key_value, wasi_ctx,
 };
 use crate::context::AppContext;
-use crate::engine::{self, LimitedState, WasmEngine};
+use crate::engine::{self, GuestLimits, LimitedState, WasmEngine};
 use crate::outbound::AllowedHosts;
 
 /// The host side of wasi:http: one linker with WASI and wasi:http, 0.2 and
@@ -52,7 +52,7 @@ const IDLE_TIMEOUT: Duration = Duration::from_secs(1);
 /// (256 connections to the Rust hello: 27.2k req/s, against 24.0k with at
 /// most 64 waiting), while each waiting one holds a slot of the instance
 /// pool and its memory.
-const MAX_IDLE_PER_APP: usize = engine::MAX_CONCURRENT_INSTANCES as usize / 4;
+const MAX_IDLE_PER_APP: usize = engine::DEFAULT_MAX_INSTANCES as usize / 4;
 
 /// A compiled, pre-linked component (WASI 0.2 or 0.3); cheap to clone.
 #[derive(Clone)]
@@ -73,7 +73,7 @@ pub struct WasiHttpState {
     http: WasiHttpCtx,
     table: ResourceTable,
     hooks: OutboundHttp,
-    limits: StoreLimits,
+    limits: GuestLimits,
 }
 
 impl WasiHttpAbi {
@@ -225,7 +225,7 @@ impl WasiHttpGuest {
             hooks: OutboundHttp {
                 allowed: app.allowed_outbound_hosts.clone(),
             },
-            limits: engine::memory_limits(app.limits.memory_limit_bytes),
+            limits: GuestLimits::for_app(app),
         };
         Ok(engine::request_store(self.pre_engine(), state))
     }
@@ -257,6 +257,7 @@ impl WasiHttpGuest {
                 Instance::Warm(warm) => warm,
                 Instance::Cold(mut store) => {
                     let proxy = self.pre.instantiate_async(&mut store).await?;
+                    store.data().limits.instantiated();
                     Warm {
                         store,
                         proxy,
@@ -529,7 +530,7 @@ fn key_value_view(state: &mut WasiHttpState) -> KeyValueView<'_> {
 }
 
 impl LimitedState for WasiHttpState {
-    fn limits(&mut self) -> &mut StoreLimits {
+    fn limits(&mut self) -> &mut GuestLimits {
         &mut self.limits
     }
 }

@@ -23,6 +23,7 @@ pub(super) struct RawTop {
     pub(super) max_header_bytes: Option<Spanned<u64>>,
     pub(super) keep_alive_timeout_ms: Option<Spanned<u64>>,
     pub(super) h2_max_concurrent_streams: Option<Spanned<u64>>,
+    pub(super) max_instances: Option<Spanned<u64>>,
     #[serde(rename = "key_value_stores")]
     _key_value_stores: Option<IgnoredAny>,
     #[serde(rename = "defaults")]

@@ -1,6 +1,7 @@
-//! The listeners' settings: the admin listener, TLS, connection limits and
-//! the HTTP hardening defaults. All are top-level keys; none can change on
-//! reload (the listeners are bound once), which `reload` warns about.
+//! The server's settings: the admin listener, TLS, connection limits, the
+//! HTTP hardening defaults and the instance pool's size. All are top-level
+//! keys; none can change on reload (the listeners are bound and the pool made
+//! once), which `reload` warns about.
 
 use super::*;
 
@@ -18,6 +19,9 @@ pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
 /// hyper refuses a read buffer smaller than this.
 const MIN_HEADER_BYTES: u64 = 8192;
 const MAX_HEADER_BYTES: u64 = 16 << 20;
+/// Each instance slot reserves address space (not memory) for its linear
+/// memories; this many stays within a 47-bit address space.
+const MAX_INSTANCES: u32 = 10_000;
 
 /// The listeners' settings, from the top-level keys.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,6 +38,9 @@ pub struct ServerSettings {
     pub max_header_bytes: usize,
     pub keep_alive_timeout: Duration,
     pub h2_max_concurrent_streams: u32,
+    /// The instance pool's size: guest instances alive at once, all apps
+    /// together (`max_instances`).
+    pub max_instances: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,6 +60,7 @@ impl Default for ServerSettings {
             max_header_bytes: DEFAULT_MAX_HEADER_BYTES,
             keep_alive_timeout: DEFAULT_KEEP_ALIVE_TIMEOUT,
             h2_max_concurrent_streams: DEFAULT_H2_MAX_CONCURRENT_STREAMS,
+            max_instances: crate::engine::DEFAULT_MAX_INSTANCES,
         }
     }
 }
@@ -105,7 +113,15 @@ impl Reader<'_> {
             top.key("h2_max_concurrent_streams"),
             |n: &u64| positive(*n).and_then(|n| u32::try_from(n).map_err(|e| e.to_string())),
         );
+        let max_instances =
+            self.check_optional(&raw.max_instances, top.key("max_instances"), |n: &u64| {
+                match u32::try_from(*n) {
+                    Ok(n) if (1..=MAX_INSTANCES).contains(&n) => Ok(n),
+                    _ => Err(format!("must be 1 to {MAX_INSTANCES}")),
+                }
+            });
         ServerSettings {
+            max_instances: present_or(max_instances, builtin.max_instances),
             admin_address: given(admin_address),
             admin_token: given(admin_token),
             tls,

@@ -349,7 +349,7 @@ fn unknown_keys_suggest_the_closest_known_key() {
 fn unknown_key_without_a_close_match_lists_the_known_keys() {
     assert_error(
         "colour = 1\n",
-        "examples/config.toml:1: `colour`: unknown key; expected one of `listen_address`, `data_dir`, `poll_seconds`, `s3_endpoint`, `admin_address`, `admin_token`, `tls_cert`, `tls_key`, `max_connections`, `header_read_timeout_ms`, `max_header_bytes`, `keep_alive_timeout_ms`, `h2_max_concurrent_streams`, `key_value_stores`, `defaults`, `applications`, `spin_apps`",
+        "examples/config.toml:1: `colour`: unknown key; expected one of `listen_address`, `data_dir`, `poll_seconds`, `s3_endpoint`, `admin_address`, `admin_token`, `tls_cert`, `tls_key`, `max_connections`, `header_read_timeout_ms`, `max_header_bytes`, `keep_alive_timeout_ms`, `h2_max_concurrent_streams`, `max_instances`, `key_value_stores`, `defaults`, `applications`, `spin_apps`",
     );
 }
 
@@ -841,6 +841,7 @@ fn known_keys_come_from_the_structs() {
             "max_header_bytes",
             "keep_alive_timeout_ms",
             "h2_max_concurrent_streams",
+            "max_instances",
             "key_value_stores",
             "defaults",
             "applications",

@@ -77,26 +77,28 @@ impl Bucket {
 
     pub async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, KvError> {
         check_key(key)?;
-        self.backend.get(&self.namespace, key).await
+        self.observed("get", self.backend.get(&self.namespace, key).await)
     }
 
     pub async fn set(&self, key: &str, value: Vec<u8>) -> Result<(), KvError> {
         check_key(key)?;
         self.check_value(&value)?;
         let max_keys = self.limits.max_keys;
-        self.backend
+        let result = self
+            .backend
             .set(&self.namespace, key, value, max_keys)
-            .await
+            .await;
+        self.observed("set", result)
     }
 
     pub async fn delete(&self, key: &str) -> Result<bool, KvError> {
         check_key(key)?;
-        self.backend.delete(&self.namespace, key).await
+        self.observed("delete", self.backend.delete(&self.namespace, key).await)
     }
 
     pub async fn exists(&self, key: &str) -> Result<bool, KvError> {
         check_key(key)?;
-        self.backend.exists(&self.namespace, key).await
+        self.observed("exists", self.backend.exists(&self.namespace, key).await)
     }
 
     pub async fn list(
@@ -105,17 +107,21 @@ impl Bucket {
         after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<String>, KvError> {
-        self.backend
+        let result = self
+            .backend
             .list(&self.namespace, prefix, after, limit)
-            .await
+            .await;
+        self.observed("list", result)
     }
 
     pub async fn increment(&self, key: &str, delta: i64) -> Result<i64, KvError> {
         check_key(key)?;
         let max_keys = self.limits.max_keys;
-        self.backend
+        let result = self
+            .backend
             .increment(&self.namespace, key, delta, max_keys)
-            .await
+            .await;
+        self.observed("increment", result)
     }
 
     pub async fn compare_and_swap(
@@ -127,9 +133,22 @@ impl Bucket {
         check_key(key)?;
         self.check_value(&new)?;
         let max_keys = self.limits.max_keys;
-        self.backend
+        let result = self
+            .backend
             .compare_and_swap(&self.namespace, key, expected, new, max_keys)
-            .await
+            .await;
+        self.observed("compare_and_swap", result)
+    }
+
+    /// Counts what the backend answered, by this store's label: a refusal
+    /// before the backend is asked (a key too long) is not an operation.
+    fn observed<T>(
+        &self,
+        operation: &'static str,
+        result: Result<T, KvError>,
+    ) -> Result<T, KvError> {
+        crate::metrics::global().kv_operation(&self.label, operation, result.is_ok());
+        result
     }
 
     fn check_value(&self, value: &[u8]) -> Result<(), KvError> {

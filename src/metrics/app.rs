@@ -63,6 +63,8 @@ impl Rejection {
 /// One app's counters.
 #[derive(Debug, Default)]
 pub struct AppMetrics {
+    /// The app's name, shared by every series that carries it.
+    name: Arc<String>,
     /// Answers by status class: 1xx to 5xx.
     statuses: [AtomicU64; 5],
     duration: Histogram,
@@ -88,6 +90,16 @@ pub struct AppStats {
 }
 
 impl AppMetrics {
+    pub fn new(name: &str) -> AppMetrics {
+        AppMetrics {
+            name: Arc::new(name.to_owned()),
+            ..AppMetrics::default()
+        }
+    }
+
+    pub fn name(&self) -> &Arc<String> {
+        &self.name
+    }
     /// A request answered with `status` after `elapsed`.
     pub fn answered(&self, status: u16, elapsed: Duration) {
         let class = usize::from(status / 100).clamp(1, 5) - 1;

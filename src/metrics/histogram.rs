@@ -53,8 +53,24 @@ impl Histogram {
 }
 
 impl Snapshot {
-    /// The cumulative `(upper bound in seconds, count)` pairs Prometheus
-    /// wants, `+Inf` last.
+    /// The `(upper bound in seconds, count)` pair of each bucket, not
+    /// cumulative, `+Inf` last: what `prometheus-client`'s histogram
+    /// encoder takes (it adds them up itself).
+    pub fn per_bucket(&self) -> Vec<(f64, u64)> {
+        self.buckets
+            .iter()
+            .enumerate()
+            .map(|(index, &count)| {
+                let bound = BOUNDS_MICROS
+                    .get(index)
+                    .map_or(f64::INFINITY, |&micros| micros as f64 / 1e6);
+                (bound, count)
+            })
+            .collect()
+    }
+
+    /// The cumulative `(upper bound in seconds, count)` pairs of the text
+    /// format's `_bucket` series, `+Inf` last.
     pub fn cumulative(&self) -> Vec<(f64, u64)> {
         let mut total = 0;
         self.buckets
@@ -95,6 +111,9 @@ mod tests {
         assert_eq!(cumulative[0], (0.0005, 1));
         assert_eq!(cumulative[1], (0.001, 2));
         assert_eq!(cumulative.last(), Some(&(f64::INFINITY, 3)));
+        let per_bucket = snapshot.per_bucket();
+        assert_eq!(per_bucket[1], (0.001, 1));
+        assert_eq!(per_bucket.last(), Some(&(f64::INFINITY, 1)));
         assert!((snapshot.sum_seconds - 60.001001).abs() < 1e-9);
     }
 }

@@ -127,7 +127,9 @@ impl Metrics {
             return metrics.clone();
         }
         let mut apps = self.apps.write().unwrap_or_else(|e| e.into_inner());
-        apps.entry(name.to_owned()).or_default().clone()
+        apps.entry(name.to_owned())
+            .or_insert_with(|| Arc::new(AppMetrics::new(name)))
+            .clone()
     }
 
     /// Forgets the apps not in `names`, so that a removed app's series end.
@@ -141,10 +143,10 @@ impl Metrics {
         self.apps.read().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Counts one answered request of `app` (its name, shared).
-    pub fn request(&self, app: &Arc<String>, method: &Method, status: u16) {
+    /// Counts one answered request of `app`.
+    pub fn request(&self, app: &AppMetrics, method: &Method, status: u16) {
         let labels = RequestLabels {
-            app: app.clone(),
+            app: app.name().clone(),
             method: method_class(method),
             status,
         };
@@ -232,6 +234,11 @@ impl Drop for GaugeHold {
     }
 }
 
+/// Reads one of an app's histograms.
+type HistogramOf = fn(&AppMetrics) -> histogram::Snapshot;
+/// Reads one of an app's gauges.
+type GaugeOf = fn(&AppMetrics) -> i64;
+
 /// Turns every app's [`AppMetrics`] into series at scrape time.
 #[derive(Debug)]
 struct PerApp(Arc<RwLock<HashMap<String, Arc<AppMetrics>>>>);
@@ -244,7 +251,7 @@ impl Collector for PerApp {
             apps.sort_by(|a, b| a.0.cmp(&b.0));
             apps
         };
-        let histograms: [(&str, &str, fn(&AppMetrics) -> histogram::Snapshot); 2] = [
+        let histograms: [(&str, &str, HistogramOf); 2] = [
             (
                 "request_duration_seconds",
                 "Time from a request's arrival to its response head, by app",
@@ -266,7 +273,7 @@ impl Collector for PerApp {
                     .encode_histogram::<prometheus_client::encoding::NoLabelSet>(
                         snapshot.sum_seconds,
                         snapshot.count,
-                        &snapshot.cumulative(),
+                        &snapshot.per_bucket(),
                         None,
                     )?;
             }
@@ -295,7 +302,7 @@ impl Collector for PerApp {
                 ConstCounter::new(count).encode(rejections.encode_family(&labels)?)?;
             }
         }
-        let gauges: [(&str, &str, fn(&AppMetrics) -> i64); 2] = [
+        let gauges: [(&str, &str, GaugeOf); 2] = [
             (
                 "requests_in_flight",
                 "Requests running in a guest, by app",

@@ -6,9 +6,8 @@ use super::*;
 fn a_scrape_shows_every_family_with_its_labels() {
     let metrics = Metrics::new();
     let app = metrics.app("hello");
-    let name = Arc::new("hello".to_owned());
-    metrics.request(&name, &Method::GET, 200);
-    metrics.request(&name, &Method::from_bytes(b"BREW").unwrap(), 404);
+    metrics.request(&app, &Method::GET, 200);
+    metrics.request(&app, &Method::from_bytes(b"BREW").unwrap(), 404);
     app.answered(200, Duration::from_millis(3));
     app.fault(Fault::Trap);
     app.rejected(Rejection::QueueFull);
@@ -22,6 +21,7 @@ fn a_scrape_shows_every_family_with_its_labels() {
         r#"serverless_wasm_requests_total{app="hello",method="GET",status="200"} 1"#,
         r#"serverless_wasm_requests_total{app="hello",method="OTHER",status="404"} 1"#,
         r#"serverless_wasm_request_duration_seconds_bucket{app="hello",le="0.005"} 1"#,
+        r#"serverless_wasm_request_duration_seconds_bucket{app="hello",le="+Inf"} 1"#,
         r#"serverless_wasm_request_duration_seconds_count{app="hello"} 1"#,
         r#"serverless_wasm_guest_faults_total{app="hello",kind="trap"} 1"#,
         r#"serverless_wasm_guest_faults_total{app="hello",kind="timeout"} 0"#,

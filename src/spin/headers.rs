@@ -22,7 +22,10 @@ pub fn prepare<B>(route: &SpinRoute, request: &mut Request<B>) {
         return;
     };
     let authority = authority(request);
-    let scheme = request.uri().scheme().cloned().unwrap_or(Scheme::HTTP);
+    let scheme = request.uri().scheme().cloned().unwrap_or_else(|| {
+        let connection = request.extensions().get::<ConnectionInfo>();
+        connection.map_or(Scheme::HTTP, ConnectionInfo::scheme)
+    });
     let path_and_query = request
         .uri()
         .path_and_query()
@@ -126,6 +129,7 @@ mod tests {
         request.extensions_mut().insert(ConnectionInfo {
             local: "127.0.0.1:8080".parse().unwrap(),
             remote: "127.0.0.1:50000".parse().unwrap(),
+            tls: false,
         });
         prepare(&route, &mut request);
         assert_eq!(

@@ -124,8 +124,8 @@ impl TestServer {
     ) -> Result<TestServer, String> {
         let mut child = Command::new(BINARY)
             .args(args)
-            .envs(env.iter().copied())
             .env("RUST_LOG", "info")
+            .envs(env.iter().copied())
             .env("XDG_CACHE_HOME", test_cache_home())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -138,7 +138,15 @@ impl TestServer {
         let sink = log.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(address) = line.split("listening on http://").nth(1) {
+                // The admin listener's line is read by `admin_addr`.
+                let address = ["listening on http://", "listening on https://"]
+                    .into_iter()
+                    .find_map(|prefix| line.split(prefix).nth(1));
+                if let Some(address) = address
+                    && !line.contains("admin listening on")
+                {
+                    // In a JSON log line the address ends at the quote.
+                    let address = address.split(['"', ' ']).next().unwrap_or_default();
                     let _ = address_tx.send(address.trim().to_string());
                 }
                 let mut log = sink.lock().unwrap();
@@ -195,6 +203,21 @@ impl TestServer {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// The admin listener's address, from its `admin listening on` line
+    /// (the config needs `admin_address = "127.0.0.1:0"`).
+    pub fn admin_addr(&self) -> SocketAddr {
+        let log = self.wait_for_log("admin listening on http://");
+        log.split("admin listening on http://")
+            .nth(1)
+            // The address ends the message, in text and JSON lines alike.
+            .and_then(|rest| {
+                rest.split(|c: char| !(c.is_ascii_alphanumeric() || ".:[]".contains(c)))
+                    .next()
+            })
+            .and_then(|address| address.parse().ok())
+            .unwrap_or_else(|| panic!("no admin address in the log:\n{log}"))
     }
 
     /// Kills the process with SIGKILL, as a crash would, and waits for it.

@@ -7,11 +7,16 @@ mod moto;
 #[path = "../support/redis_server.rs"]
 mod redis_server;
 
+mod admin;
+mod admission;
 mod classic_abi;
 mod cli;
 mod config_errors;
+mod dashboard;
 mod examples;
 mod faults;
+mod hardening;
+mod logs;
 mod outbound;
 mod reload;
 mod routing;
@@ -24,3 +29,4 @@ mod standard_guests;
 mod state_classic;
 mod state_components;
 mod store_backends;
+mod tls;

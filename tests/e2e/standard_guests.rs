@@ -11,7 +11,7 @@ use crate::harness::{
     TestServer, cargo_guest, http_request, repo_path, run_binary, script_guest, single_app,
 };
 
-fn probe_component() -> String {
+pub fn probe_component() -> String {
     let dir = cargo_guest(
         "tests/guests/rust",
         "wasm32-wasip2",

@@ -1,6 +1,6 @@
 //! The server's own log: `RUST_LOG`-filtered `tracing` events written to
 //! stderr in batches by a thread of their own, so a request pays for
-//! formatting its lines and nothing more.
+//! formatting its lines and nothing more; as text ([`line`]) or JSON.
 //!
 //! A runtime thread appends each formatted line to a shared buffer; the
 //! writer thread takes the whole buffer every [`FLUSH_INTERVAL`] (sooner when
@@ -16,6 +16,8 @@ use std::time::Duration;
 
 use tracing_subscriber::fmt::MakeWriter;
 
+mod line;
+
 /// How long a line may wait in the buffer before it reaches stderr.
 pub const FLUSH_INTERVAL: Duration = Duration::from_millis(10);
 /// A buffer this large is written at once rather than at the next interval.
@@ -23,19 +25,62 @@ const FLUSH_AT: usize = 256 << 10;
 /// Beyond this, logging threads wait for the writer to catch up.
 const MAX_PENDING: usize = 4 << 20;
 
-/// Installs the global subscriber: `RUST_LOG` (default `info`) to stderr,
-/// with colours only on a terminal. Keep the guard until the end of `main`:
-/// dropping it writes what is still buffered.
-pub fn init() -> std::io::Result<FlushGuard> {
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// One line of text per event, its span's fields (`request{request_id=…
+    /// app=…}`) before the message.
+    Text,
+    /// One JSON object per line: `timestamp`, `level`, `target`, the event's
+    /// fields at the top level, and the request's `request_id` and `app`
+    /// under `span`.
+    Json,
+}
+
+/// Installs the global subscriber: `RUST_LOG` (default `info`) to stderr in
+/// `format`. Keep the guard until the end of `main`: dropping it writes
+/// what is still buffered.
+pub fn init(format: LogFormat) -> std::io::Result<FlushGuard> {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let (writer, guard) = BatchedWriter::spawn(std::io::stderr())?;
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(writer)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    // `try_init` also forwards the `log` records of dependencies.
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    if let Err(error) = subscriber(format, filter, writer, ansi).try_init() {
+        eprintln!("warning: cannot install the log subscriber: {error}");
+    }
     Ok(guard)
+}
+
+/// The subscriber `init` installs, writing through `writer`; colours only
+/// where `ansi` says (a terminal).
+pub fn subscriber(
+    format: LogFormat,
+    filter: tracing_subscriber::EnvFilter,
+    writer: BatchedWriter,
+    ansi: bool,
+) -> Box<dyn tracing::Subscriber + Send + Sync> {
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(writer);
+    match format {
+        LogFormat::Text => Box::new(
+            builder
+                .with_ansi(ansi)
+                .event_format(line::TextLine { ansi })
+                .fmt_fields(line::TextFields)
+                .finish(),
+        ),
+        LogFormat::Json => Box::new(
+            builder
+                .json()
+                .flatten_event(true)
+                .with_current_span(true)
+                .with_span_list(false)
+                .finish(),
+        ),
+    }
 }
 
 /// What the logging threads and the writer thread share.
@@ -254,5 +299,27 @@ mod tests {
         }
         drop(guard);
         assert_eq!(output.0.lock().unwrap().len(), lines * line.len());
+    }
+
+    #[test]
+    fn a_text_line_has_the_time_level_span_target_and_escaped_fields() {
+        let output = Captured::default();
+        let (writer, guard) = BatchedWriter::spawn(output.clone()).unwrap();
+        let filter = tracing_subscriber::EnvFilter::new("info");
+        let subscriber = subscriber(LogFormat::Text, filter, writer, false);
+        tracing::subscriber::with_default(subscriber, || {
+            let span = tracing::error_span!("request", request_id = %"r-1", app = %"hello");
+            let _entered = span.enter();
+            tracing::warn!(target: "guest", status = 500u16, zero = 0u64, path = %"/x", "bad \x1b[31mred");
+        });
+        drop(guard);
+        let text = String::from_utf8(output.0.lock().unwrap().clone()).unwrap();
+        let (time, rest) = text.split_once(' ').unwrap();
+        assert_eq!(time.len(), "2026-12-07T01:02:03.456789Z".len(), "{text}");
+        assert!(time.ends_with('Z') && time.as_bytes()[10] == b'T', "{text}");
+        assert_eq!(
+            rest,
+            " WARN request{request_id=r-1 app=hello}: guest: bad \\u{1b}[31mred status=500 zero=0 path=/x\n"
+        );
     }
 }

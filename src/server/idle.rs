@@ -1,0 +1,302 @@
+//! When a connection that is not being answered gets closed: it has
+//! `header_read_timeout` to send a whole request header (from when it was
+//! opened, or from the first byte of the next request on a kept-alive
+//! HTTP/1 connection), and `keep_alive_timeout` of idleness between
+//! requests.
+//!
+//! hyper's own `header_read_timeout` cannot tell those apart: it starts as
+//! soon as an HTTP/1 connection is idle, so it would also close every
+//! kept-alive connection after the (shorter) header timeout. Here the phase
+//! is tracked from three sides: [`Watched`] sees bytes arrive, an
+//! [`InFlight`] guard lives from a request's call until its response body
+//! is done or dropped, and the connection's driver sleeps until
+//! [`Activity::deadline`].
+
+use std::io;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use hyper::body::{Body, Frame, SizeHint};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+/// What a connection without a request in flight is waiting for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Quiet {
+    /// The rest of a request header (or the first request's first byte).
+    Head,
+    /// A next request on a kept-alive connection.
+    Idle,
+}
+
+/// One connection's requests in flight and the deadline when there are none.
+pub(super) struct Activity {
+    state: Mutex<State>,
+    /// Whether the connection is idle with no byte of a next request yet:
+    /// read on every read, so that most reads take no lock.
+    idle: AtomicBool,
+    changed: Notify,
+    header_read_timeout: Duration,
+    keep_alive_timeout: Duration,
+}
+
+struct State {
+    in_flight: usize,
+    quiet: Quiet,
+    /// `None` while a request is in flight.
+    deadline: Option<Instant>,
+}
+
+impl Activity {
+    /// A connection just opened: its first request header is due within
+    /// `header_read_timeout`.
+    pub(super) fn new(header_read_timeout: Duration, keep_alive_timeout: Duration) -> Arc<Self> {
+        Arc::new(Activity {
+            state: Mutex::new(State {
+                in_flight: 0,
+                quiet: Quiet::Head,
+                deadline: Some(Instant::now() + header_read_timeout),
+            }),
+            idle: AtomicBool::new(false),
+            changed: Notify::new(),
+            header_read_timeout,
+            keep_alive_timeout,
+        })
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        // The state is consistent after every statement, so a panic
+        // elsewhere while holding it leaves nothing half done.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// When the connection should be closed unless something happens first.
+    pub(super) fn deadline(&self) -> Option<Instant> {
+        self.state().deadline
+    }
+
+    /// What the connection was waiting for, if its deadline has passed.
+    pub(super) fn expired(&self) -> Option<Quiet> {
+        self.expired_at(Instant::now())
+    }
+
+    fn expired_at(&self, now: Instant) -> Option<Quiet> {
+        let state = self.state();
+        state
+            .deadline
+            .filter(|deadline| *deadline <= now)
+            .map(|_| state.quiet)
+    }
+
+    /// Resolves after the deadline may have moved earlier; a notification
+    /// sent before this is awaited is kept, so none is lost.
+    pub(super) async fn changed(&self) {
+        self.changed.notified().await;
+    }
+
+    /// Bytes arrived: on an idle connection, the start of a request header,
+    /// which now has `header_read_timeout` to be complete.
+    fn bytes_arrived(&self) {
+        if !self.idle.load(Ordering::Relaxed) {
+            return;
+        }
+        let mut state = self.state();
+        if state.in_flight == 0 && state.quiet == Quiet::Idle {
+            state.quiet = Quiet::Head;
+            state.deadline = Some(Instant::now() + self.header_read_timeout);
+            self.idle.store(false, Ordering::Relaxed);
+            // The new deadline may be earlier than the idle one slept on.
+            self.changed.notify_one();
+        }
+    }
+
+    /// A request was read and is being answered: no deadline until its
+    /// response is done.
+    pub(super) fn request(self: &Arc<Self>) -> InFlight {
+        let mut state = self.state();
+        state.in_flight += 1;
+        state.deadline = None;
+        self.idle.store(false, Ordering::Relaxed);
+        InFlight(self.clone())
+    }
+}
+
+/// A request in flight, from the service's call until its response body
+/// ends or is dropped.
+pub(super) struct InFlight(Arc<Activity>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        let activity = &self.0;
+        let mut state = activity.state();
+        state.in_flight -= 1;
+        if state.in_flight == 0 {
+            state.quiet = Quiet::Idle;
+            state.deadline = Some(Instant::now() + activity.keep_alive_timeout);
+            activity.idle.store(true, Ordering::Relaxed);
+            activity.changed.notify_one();
+        }
+    }
+}
+
+/// A response body holding its request's [`InFlight`].
+pub(super) struct Tracked<B> {
+    body: B,
+    _in_flight: InFlight,
+}
+
+impl<B> Tracked<B> {
+    pub(super) fn new(body: B, in_flight: InFlight) -> Self {
+        Tracked {
+            body,
+            _in_flight: in_flight,
+        }
+    }
+}
+
+impl<B: Body + Unpin> Body for Tracked<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        Pin::new(&mut self.get_mut().body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
+}
+
+/// A connection's byte stream, telling its [`Activity`] when bytes arrive.
+pub(super) struct Watched<T> {
+    io: T,
+    activity: Arc<Activity>,
+}
+
+impl<T> Watched<T> {
+    pub(super) fn new(io: T, activity: Arc<Activity>) -> Self {
+        Watched { io, activity }
+    }
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for Watched<T> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut this.io).poll_read(cx, buf);
+        if buf.filled().len() > before {
+            this.activity.bytes_arrived();
+        }
+        polled
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for Watched<T> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().io).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().io).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEAD: Duration = Duration::from_secs(2);
+    const IDLE: Duration = Duration::from_secs(10);
+
+    /// Whether `deadline` is `after` from about now (the test's own run
+    /// time is the slack).
+    fn due_in(deadline: Option<Instant>, after: Duration) -> bool {
+        let deadline = deadline.expect("a deadline");
+        let now = Instant::now();
+        deadline <= now + after && deadline + Duration::from_secs(1) > now + after
+    }
+
+    #[test]
+    fn a_new_connection_waits_for_its_first_header() {
+        let activity = Activity::new(HEAD, IDLE);
+        let deadline = activity.deadline();
+        assert!(due_in(deadline, HEAD));
+        activity.bytes_arrived();
+        assert_eq!(activity.deadline(), deadline, "bytes do not extend it");
+        assert_eq!(
+            activity.expired_at(Instant::now() + HEAD),
+            Some(Quiet::Head)
+        );
+    }
+
+    #[test]
+    fn idle_then_head_then_request() {
+        let activity = Activity::new(HEAD, IDLE);
+        let in_flight = activity.request();
+        assert_eq!(activity.deadline(), None);
+        assert_eq!(activity.expired_at(Instant::now() + IDLE * 2), None);
+        drop(in_flight);
+        assert!(due_in(activity.deadline(), IDLE));
+        assert_eq!(activity.expired_at(Instant::now() + HEAD), None);
+        assert_eq!(
+            activity.expired_at(Instant::now() + IDLE),
+            Some(Quiet::Idle)
+        );
+        // The next request starts arriving: its header is due within HEAD,
+        // however long the connection was idle before.
+        activity.bytes_arrived();
+        assert!(due_in(activity.deadline(), HEAD));
+        assert_eq!(
+            activity.expired_at(Instant::now() + HEAD),
+            Some(Quiet::Head)
+        );
+        let _next = activity.request();
+        assert_eq!(activity.deadline(), None);
+    }
+
+    #[test]
+    fn idle_only_when_every_request_is_done() {
+        let activity = Activity::new(HEAD, IDLE);
+        let first = activity.request();
+        let second = activity.request();
+        drop(first);
+        assert_eq!(activity.deadline(), None);
+        drop(second);
+        assert!(due_in(activity.deadline(), IDLE));
+    }
+}

@@ -587,10 +587,11 @@ main() {
   load_test
   startup_test
   meta elapsed_minutes "$(((SECONDS - STARTED + 30) / 60))"
-  # The sections of bench/state.sh (key-value) and bench/reload.sh are kept.
+  # The sections of bench/state.sh (key-value) and bench/reload.sh are kept,
+  # and the criterion results written by hand in bench/criterion.md.
   cat "$REPO/bench/notes.md" >"$RESULTS/notes.md"
   local section
-  for section in "$REPO/bench/state.md" "$REPO/bench/reload.md"; do
+  for section in "$REPO/bench/state.md" "$REPO/bench/reload.md" "$REPO/bench/criterion.md"; do
     if [[ -f $section ]]; then
       printf '\n' >>"$RESULTS/notes.md"
       cat "$section" >>"$RESULTS/notes.md"

@@ -248,23 +248,9 @@ impl Reloader {
     /// `SIGHUP` right after start-up cannot take the default action of ending
     /// the process.
     pub fn on_hangup(self: Arc<Self>) -> impl Future<Output = ()> + Send + 'static {
-        #[cfg(unix)]
-        let hangups = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup());
-        async move {
-            #[cfg(unix)]
-            {
-                let mut hangups = match hangups {
-                    Ok(hangups) => hangups,
-                    Err(error) => {
-                        tracing::warn!("cannot listen for SIGHUP, so it will not reload: {error}");
-                        return;
-                    }
-                };
-                while hangups.recv().await.is_some() {
-                    self.reload("SIGHUP");
-                }
-            }
-        }
+        crate::signals::on_every_hangup("the config", move || {
+            self.reload("SIGHUP");
+        })
     }
 
     /// Every `poll_seconds`, revalidates each remote module source (a 304

@@ -66,35 +66,19 @@ impl Tls {
     /// runs (beside the config reload on the same signal). Listens from the
     /// moment it is called, so that no `SIGHUP` after start-up is missed.
     pub fn reload_on_hangup(self: Arc<Self>) -> impl Future<Output = ()> + Send + 'static {
-        #[cfg(unix)]
-        let hangups = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup());
-        async move {
-            #[cfg(unix)]
-            {
-                let mut hangups = match hangups {
-                    Ok(hangups) => hangups,
-                    Err(error) => {
-                        tracing::warn!(
-                            "cannot listen for SIGHUP, so the TLS certificate will not reload: {error}"
-                        );
-                        return;
-                    }
-                };
-                while hangups.recv().await.is_some() {
-                    let files = &self.certificate.files;
-                    match self.reload() {
-                        Ok(()) => tracing::info!(
-                            "reloaded the TLS certificate from {} and {}",
-                            files.cert.display(),
-                            files.key.display()
-                        ),
-                        Err(error) => tracing::warn!(
-                            "TLS certificate not reloaded, still serving the previous one: {error:#}"
-                        ),
-                    }
-                }
+        crate::signals::on_every_hangup("the TLS certificate", move || {
+            let files = &self.certificate.files;
+            match self.reload() {
+                Ok(()) => tracing::info!(
+                    "reloaded the TLS certificate from {} and {}",
+                    files.cert.display(),
+                    files.key.display()
+                ),
+                Err(error) => tracing::warn!(
+                    "TLS certificate not reloaded, still serving the previous one: {error:#}"
+                ),
             }
-        }
+        })
     }
 }
 

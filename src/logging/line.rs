@@ -97,17 +97,12 @@ impl FieldWriter<'_> {
         if self.result.is_err() {
             return None;
         }
-        let name = field.name();
-        // `log` records' metadata arrives as fields; the target is written already.
-        if name.starts_with("log.") {
-            return None;
-        }
+        let name = written_name(field)?;
         let mut result = Ok(());
         if !std::mem::take(&mut self.first) {
             result = self.writer.write_char(' ');
         }
         if name != "message" {
-            let name = name.strip_prefix("r#").unwrap_or(name);
             result = result
                 .and_then(|()| self.writer.write_str(name))
                 .and_then(|()| self.writer.write_char('='));
@@ -136,6 +131,17 @@ impl Visit for FieldWriter<'_> {
             self.result = write!(Escaping(&mut self.writer), "{value:?}");
         }
     }
+}
+
+/// A field's name as a log line shows it, `r#` taken off; `None` for the
+/// `log.` fields of a `log` crate record, which carry the target and place
+/// already written.
+pub(super) fn written_name(field: &Field) -> Option<&'static str> {
+    let name = field.name();
+    if name.starts_with("log.") {
+        return None;
+    }
+    Some(name.strip_prefix("r#").unwrap_or(name))
 }
 
 /// Writes `value` in decimal without the formatting machinery.
@@ -185,7 +191,7 @@ impl fmt::Write for Escaping<'_, '_> {
 
 /// Writes the time as RFC 3339 in UTC with microseconds. The part up to the
 /// second changes once a second, so each thread keeps it formatted.
-fn write_timestamp(writer: &mut Writer<'_>) -> fmt::Result {
+pub(super) fn write_timestamp(writer: &mut Writer<'_>) -> fmt::Result {
     thread_local! {
         static SECOND: RefCell<(u64, String)> = const { RefCell::new((u64::MAX, String::new())) };
     }

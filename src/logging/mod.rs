@@ -1,6 +1,7 @@
 //! The server's own log: `RUST_LOG`-filtered `tracing` events written to
 //! stderr in batches by a thread of their own, so a request pays for
-//! formatting its lines and nothing more; as text ([`line`]) or JSON.
+//! formatting its lines and nothing more; as text ([`line`]) or JSON
+//! ([`json`]).
 //!
 //! A runtime thread appends each formatted line to a shared buffer; the
 //! writer thread takes the whole buffer every [`FLUSH_INTERVAL`] (sooner when
@@ -16,6 +17,7 @@ use std::time::Duration;
 
 use tracing_subscriber::fmt::MakeWriter;
 
+mod json;
 mod line;
 
 /// How long a line may wait in the buffer before it reaches stderr.
@@ -74,10 +76,8 @@ pub fn subscriber(
         ),
         LogFormat::Json => Box::new(
             builder
-                .json()
-                .flatten_event(true)
-                .with_current_span(true)
-                .with_span_list(false)
+                .event_format(json::JsonLine)
+                .fmt_fields(json::JsonFields)
                 .finish(),
         ),
     }
@@ -321,5 +321,50 @@ mod tests {
             rest,
             " WARN request{request_id=r-1 app=hello}: guest: bad \\u{1b}[31mred status=500 zero=0 path=/x\n"
         );
+    }
+
+    #[test]
+    fn a_json_line_is_one_object_with_the_fields_and_the_span() {
+        let output = Captured::default();
+        let (writer, guard) = BatchedWriter::spawn(output.clone()).unwrap();
+        let filter = tracing_subscriber::EnvFilter::new("info");
+        let subscriber = subscriber(LogFormat::Json, filter, writer, false);
+        tracing::subscriber::with_default(subscriber, || {
+            {
+                let span = tracing::error_span!("request", request_id = "r-1", app = %"hello");
+                let _entered = span.enter();
+                tracing::warn!(
+                    target: "guest",
+                    status = 500u16,
+                    delta = -3i64,
+                    ok = true,
+                    ratio = 0.5,
+                    path = %"/x",
+                    "say \"hi\"\n\x1b[31m\\"
+                );
+            }
+            tracing::info!(target: "access", status = 200u16);
+        });
+        drop(guard);
+        let text = String::from_utf8(output.0.lock().unwrap().clone()).unwrap();
+        let lines: Vec<serde_json::Value> = text
+            .lines()
+            .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+            .collect();
+        let line = &lines[0];
+        assert_eq!(line["level"], "WARN");
+        assert_eq!(line["target"], "guest");
+        assert_eq!(line["message"], "say \"hi\"\n\u{1b}[31m\\");
+        assert_eq!(line["status"], 500);
+        assert_eq!(line["delta"], -3);
+        assert_eq!(line["ok"], true);
+        assert_eq!(line["ratio"], 0.5);
+        assert_eq!(line["path"], "/x");
+        assert_eq!(line["span"]["name"], "request");
+        assert_eq!(line["span"]["request_id"], "r-1");
+        assert_eq!(line["span"]["app"], "hello");
+        assert!(line["timestamp"].as_str().unwrap().ends_with('Z'));
+        assert_eq!(lines[1]["status"], 200);
+        assert!(lines[1].get("span").is_none());
     }
 }

@@ -24,7 +24,7 @@ const SETTLE: Duration = Duration::from_millis(3500);
 
 #[test]
 fn the_dashboard_shows_the_traffic_as_it_happens() {
-    install_chromium();
+    crate::debian::ensure("/usr/bin/chromium", "chromium");
     let script_dir = install_playwright();
     let server = TestServer::start(&admin_config(
         "",
@@ -174,39 +174,4 @@ fn install_playwright() -> PathBuf {
         );
     });
     dir
-}
-
-/// Installs Debian's `chromium` unless it is there already.
-fn install_chromium() {
-    static INSTALL: Once = Once::new();
-    INSTALL.call_once(|| {
-        let present = || {
-            Command::new("/usr/bin/chromium")
-                .arg("--version")
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status()
-                .is_ok_and(|status| status.success())
-        };
-        if present() {
-            return;
-        }
-        eprintln!("chromium is missing; installing it with apt-get");
-        let apt = |args: &[&str]| {
-            let status = Command::new("apt-get")
-                .args(args)
-                .env("DEBIAN_FRONTEND", "noninteractive")
-                .stdout(Stdio::null())
-                .status();
-            status.is_ok_and(|status| status.success())
-        };
-        if !apt(&["install", "-y", "-q", "chromium"]) {
-            apt(&["update", "-q"]);
-            apt(&["install", "-y", "-q", "chromium"]);
-        }
-        assert!(
-            present(),
-            "chromium is not installed and `apt-get install -y chromium` failed"
-        );
-    });
 }

@@ -1,6 +1,8 @@
 //! End-to-end tests: the real `serverless-wasm` binary, real HTTP over
 //! loopback, real modules built from source in the repository.
 
+#[path = "../support/debian.rs"]
+mod debian;
 mod harness;
 #[path = "../support/moto.rs"]
 mod moto;

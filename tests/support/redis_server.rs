@@ -2,11 +2,10 @@
 //! persistence off, stopped by its process id on drop. Missing, it is
 //! installed from Debian's `redis-server` package, as the suite installs its
 //! other tools. Shared, by `#[path]`, by the unit tests of `src/kv/redis.rs`
-//! and the end-to-end tests.
+//! and the end-to-end tests, each of which declares `debian` beside it.
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
-use std::sync::Once;
 use std::time::{Duration, Instant};
 
 pub struct RedisServer {
@@ -17,7 +16,7 @@ pub struct RedisServer {
 
 impl RedisServer {
     pub fn start() -> RedisServer {
-        install();
+        super::debian::ensure("redis-server", "redis-server");
         let port = free_port();
         let dir = tempfile::tempdir().expect("temp dir");
         let mut server = RedisServer {
@@ -79,38 +78,4 @@ impl Drop for RedisServer {
 pub fn free_port() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
     listener.local_addr().expect("local address").port()
-}
-
-/// Installs Debian's `redis-server` unless it is on the PATH already.
-fn install() {
-    static INSTALL: Once = Once::new();
-    INSTALL.call_once(|| {
-        let present = || {
-            Command::new("redis-server")
-                .arg("--version")
-                .stdout(Stdio::null())
-                .status()
-                .is_ok_and(|status| status.success())
-        };
-        if present() {
-            return;
-        }
-        eprintln!("redis-server is missing; installing it with apt-get");
-        let apt = |args: &[&str]| {
-            let status = Command::new("apt-get")
-                .args(args)
-                .env("DEBIAN_FRONTEND", "noninteractive")
-                .stdout(Stdio::null())
-                .status();
-            status.is_ok_and(|status| status.success())
-        };
-        if !apt(&["install", "-y", "-q", "redis-server"]) {
-            apt(&["update", "-q"]);
-            apt(&["install", "-y", "-q", "redis-server"]);
-        }
-        assert!(
-            present(),
-            "redis-server is not installed and `apt-get install -y redis-server` failed"
-        );
-    });
 }

@@ -7,6 +7,8 @@ use std::time::{Duration, Instant};
 
 use super::*;
 
+#[path = "../../../tests/support/debian.rs"]
+mod debian;
 #[path = "../../../tests/support/redis_server.rs"]
 mod redis_server;
 

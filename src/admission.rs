@@ -112,12 +112,17 @@ impl Drop for Leaving<'_> {
 }
 
 /// The default `max_concurrency`: the instance pool divided evenly among
-/// the apps, at least one each, so that no app's burst alone can take every
-/// slot from the others.
+/// the apps, so that no app's burst alone can take every slot from the
+/// others; but at least [`MIN_FAIR_SHARE`] (or a quarter of the pool, if
+/// smaller), because with thousands of apps, most of them idle, an even
+/// split would leave each app one request at a time.
 pub fn fair_share(apps: usize, pool: u32) -> u32 {
     let apps = u32::try_from(apps.max(1)).unwrap_or(u32::MAX);
-    (pool / apps).max(1)
+    (pool / apps).max(MIN_FAIR_SHARE.min(pool / 4)).max(1)
 }
+
+/// The least default `max_concurrency` of an app.
+const MIN_FAIR_SHARE: u32 = 8;
 
 #[cfg(test)]
 mod tests {
@@ -138,7 +143,11 @@ mod tests {
         assert_eq!(fair_share(0, 1000), 1000);
         assert_eq!(fair_share(1, 1000), 1000);
         assert_eq!(fair_share(3, 1000), 333);
-        assert_eq!(fair_share(1_000_000, 1000), 1);
+        assert_eq!(fair_share(10_000, 1000), 8);
+        assert_eq!(fair_share(1_000_000, 1000), 8);
+        assert_eq!(fair_share(2, 16), 8);
+        assert_eq!(fair_share(100, 16), 4);
+        assert_eq!(fair_share(100, 3), 1);
     }
 
     #[tokio::test]

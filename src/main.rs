@@ -88,6 +88,10 @@ struct ServeArgs {
     /// Reload when the config file or a local module changes (as SIGHUP does).
     #[arg(long)]
     watch: bool,
+    /// Load every app in the background as soon as the server is up, as if
+    /// each said `preload = true`, instead of on its first request.
+    #[arg(long)]
+    preload: bool,
     #[command(flatten)]
     cache: CacheArgs,
 }
@@ -159,6 +163,7 @@ struct RunArgs {
 }
 
 fn main() -> ExitCode {
+    keep_backtraces_for_panics();
     // Before any HTTPS client exists (module sources, guests' outgoing HTTPS).
     install_tls_provider();
     let cli = Cli::parse();
@@ -198,6 +203,19 @@ fn main() -> ExitCode {
 }
 
 /// The config at `path` with the Spin apps it mounts, or the Spin app at
+/// `RUST_BACKTRACE=1`, common in development shells and containers, also
+/// makes every `anyhow` error capture a backtrace (`RUST_LIB_BACKTRACE`
+/// falls back to it), and a guest's failures and outgoing calls create such
+/// errors on their normal path. Panics keep their backtraces; library errors
+/// capture one only when `RUST_LIB_BACKTRACE` itself asks.
+fn keep_backtraces_for_panics() {
+    if std::env::var_os("RUST_LIB_BACKTRACE").is_none() {
+        // SAFETY: the first thing `main` does, before any thread exists
+        // that could read the environment.
+        unsafe { std::env::set_var("RUST_LIB_BACKTRACE", "0") };
+    }
+}
+
 /// `path`, with the command line's overrides applied.
 fn load_config(path: &Path, overrides: &Overrides) -> anyhow::Result<Config> {
     let config = overrides
@@ -244,6 +262,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         data_dir: args.data_dir,
         listen: args.listen,
         runtime_config: args.runtime_config_file,
+        preload: args.preload,
     };
     let config = load_config(&path, &overrides)?;
     let stores = open_stores(&config)?;
@@ -260,7 +279,9 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         let apps = loader
             .load(&config.apps, &modules, Some(&config.file), &stores, None)
             .map_err(cannot_load)?;
+        apps.preload();
         let service = Arc::new(Service::new(apps));
+        tokio::spawn(service.clone().release_idle_apps());
         let server = Server::bind(&address, &config.server, service.clone()).await?;
         let settings = config.server.clone();
         let reloader = Arc::new(Reloader::new(
@@ -301,7 +322,9 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             tokio::spawn(reloader.watch());
         }
         health.set_ready();
-        let served = server.run(shutdown_signal(health)).await;
+        let served = server
+            .run(shutdown_signal(health, settings.shutdown_delay))
+            .await;
         // The admin listener answers through the drain (`/readyz` says 503)
         // and stops with the public one.
         if let Some(admin) = admin {
@@ -319,13 +342,7 @@ fn check(path: &Path, overrides: &Overrides, cache: CompileCache) -> anyhow::Res
     // Opening no store keeps `check` from locking a running server's data.
     let apps = Loader::new(cache, config.server.max_instances)
         .and_then(|loader| {
-            loader.load(
-                &config.apps,
-                &modules,
-                Some(&config.file),
-                &Stores::none(),
-                None,
-            )
+            loader.load_all(&config.apps, &modules, Some(&config.file), &Stores::none())
         })
         .map_err(cannot_load)?;
     println!(
@@ -530,7 +547,11 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 
 /// Resolves on SIGINT or SIGTERM, having marked the server draining first,
 /// so that `/readyz` fails before the public listener starts its drain.
-async fn shutdown_signal(health: Arc<Health>) {
+/// Resolves when the server should stop accepting: on SIGINT or SIGTERM,
+/// after `delay`, during which `/readyz` already says 503 and requests are
+/// still served, so that a balancer stops sending any before the listener
+/// closes.
+async fn shutdown_signal(health: Arc<Health>, delay: std::time::Duration) {
     let interrupt = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
@@ -553,5 +574,13 @@ async fn shutdown_signal(health: Arc<Health>) {
     #[cfg(not(unix))]
     let _ = interrupt.await;
     health.start_draining();
-    tracing::info!("shutdown signal received");
+    if delay.is_zero() {
+        tracing::info!("shutdown signal received");
+    } else {
+        tracing::info!(
+            "shutdown signal received: readiness is 503; serving on for {} ms",
+            delay.as_millis()
+        );
+        tokio::time::sleep(delay).await;
+    }
 }

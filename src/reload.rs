@@ -35,17 +35,26 @@ pub struct Overrides {
     pub listen: Option<String>,
     /// Spin's runtime config, for a Spin app served by its `spin.toml`.
     pub runtime_config: Option<PathBuf>,
+    /// Load every app as soon as it is configured (`--preload`), as if
+    /// each said `preload = true`.
+    pub preload: bool,
 }
 
 impl Overrides {
     /// Reads the config at `path` (a native config with the Spin apps it
     /// mounts, or a Spin app's `spin.toml`) with these overrides.
     pub fn load(&self, path: &Path) -> Result<Config, ConfigErrors> {
-        spin::load(
+        let mut config = spin::load(
             path,
             self.runtime_config.as_deref(),
             self.data_dir.as_deref(),
-        )
+        )?;
+        if self.preload {
+            for app in &mut config.apps {
+                app.residency.preload = true;
+            }
+        }
+        Ok(config)
     }
 }
 
@@ -172,6 +181,7 @@ impl Reloader {
             }
         };
         let summary = Summary::between(previous.apps(), &apps).to_string();
+        apps.preload();
         self.service.replace(apps);
         *running = config;
         tracing::info!(

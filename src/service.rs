@@ -44,6 +44,17 @@ impl Service {
         self.current.replace(apps);
     }
 
+    /// Releases the apps that have been idle for their `idle_release_seconds`,
+    /// looking once a second, for the server's life.
+    pub async fn release_idle_apps(self: Arc<Self>) {
+        let mut ticks = tokio::time::interval(std::time::Duration::from_secs(1));
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            self.current.get().apps().release_idle();
+        }
+    }
+
     /// Answers one request; never fails, every error becomes a status.
     pub async fn handle(&self, request: Request<RequestBody>) -> Response<ResponseBody> {
         let started = Instant::now();
@@ -181,7 +192,7 @@ fn fault_of(error: &GuestError) -> Option<Fault> {
         GuestError::Trap(_) => Some(Fault::Trap),
         GuestError::Timeout(_) => Some(Fault::Timeout),
         GuestError::Busy => Some(Fault::PoolFull),
-        GuestError::BodyTooLarge(_) | GuestError::BadRequest(_) => None,
+        GuestError::BodyTooLarge(_) | GuestError::BadRequest(_) | GuestError::Unloadable(_) => None,
     }
 }
 

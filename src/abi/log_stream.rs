@@ -17,7 +17,8 @@ use super::loggable;
 const MAX_LINE: usize = 16 * 1024;
 
 /// The span guest output is logged in: the request's. An instance that
-/// serves several requests (`reuse`) is moved to each new one's span.
+/// serves several requests (`reuse`) is moved to each new one's span; one
+/// serving several at once (`concurrent_reuse`), to the last one started.
 #[derive(Clone)]
 pub struct LogSpan(Arc<Mutex<Span>>);
 
@@ -32,7 +33,12 @@ impl LogSpan {
         *self.lock() = Span::current();
     }
 
-    fn get(&self) -> Span {
+    /// Moves the output to `span`.
+    pub fn set(&self, span: Span) {
+        *self.lock() = span;
+    }
+
+    pub fn get(&self) -> Span {
         self.lock().clone()
     }
 

@@ -199,6 +199,9 @@ pub enum GuestError {
     BadRequest(String),
     #[error("guest failed: {0}")]
     Trap(String),
+    /// Its module could not be compiled or linked when first needed.
+    #[error("cannot load the app: {0}")]
+    Unloadable(String),
 }
 
 impl GuestError {
@@ -209,14 +212,17 @@ impl GuestError {
             GuestError::Busy => StatusCode::SERVICE_UNAVAILABLE,
             GuestError::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             GuestError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            GuestError::Trap(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            GuestError::Trap(_) | GuestError::Unloadable(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
     /// Whether this is the guest's fault (logged as an error) rather than
     /// the client's.
     pub fn is_guest_fault(&self) -> bool {
-        matches!(self, GuestError::Timeout(_) | GuestError::Trap(_))
+        matches!(
+            self,
+            GuestError::Timeout(_) | GuestError::Trap(_) | GuestError::Unloadable(_)
+        )
     }
 
     /// Classifies an error from instantiating or calling a guest. A trap is

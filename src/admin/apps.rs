@@ -47,6 +47,9 @@ pub struct AppView {
     pub source: String,
     /// `sha256:<hex>` of the module as fetched; `None` for a static response.
     pub digest: Option<String>,
+    /// Whether its guest is compiled and linked now: apps load on their
+    /// first request and are released when idle.
+    pub loaded: bool,
     pub limits: LimitsView,
     pub stats: StatsView,
 }
@@ -139,6 +142,7 @@ fn app_view(app: &App, max_concurrency: Option<u32>) -> AppView {
         digest: app
             .module_digest()
             .map(|digest| format!("sha256:{}", hex::encode(digest))),
+        loaded: app.is_loaded(),
         limits: LimitsView {
             timeout_ms: millis(limits.timeout),
             memory_limit_mb: limits.memory_limit_bytes / BYTES_PER_MB,

@@ -51,7 +51,7 @@ impl Reader<'_> {
         let own = self.deserialize::<RawApp>(&section);
         let settings = self.deserialize::<RawSettings>(&section);
         let (own, settings) = (own?, settings?);
-        let line = section.line(self.text);
+        let line = self.lines.line(section.start());
         let settings = self.read_settings(&settings, &section, defaults);
         let name = self.check_optional(&own.name, section.key("name"), check_name);
         let (file_path, source) = self.read_source(&own, &section);
@@ -63,6 +63,17 @@ impl Reader<'_> {
         let abi = self.check_optional(&own.abi, section.key("abi"), parse_abi);
         let files = self.read_string_table(&own.files, &section, "files");
         let reuse = self.check_optional(&own.reuse, section.key("reuse"), check_reuse);
+        // A `reuse` in error is reported once, not again for this key.
+        let in_all = match &reuse {
+            Ok(Some(reuse)) => reuse.value,
+            Ok(None) => 1,
+            Err(_) => u32::MAX,
+        };
+        let concurrent_reuse = self.check_optional(
+            &own.concurrent_reuse,
+            section.key("concurrent_reuse"),
+            |requests: &u64| check_concurrent_reuse(requests, in_all),
+        );
         let grants = self.read_grants(&own.key_value_stores, &section, stores);
         let max_keys = self.check_optional(&own.max_keys, section.key("max_keys"), check_max_keys);
         Ok(AppDraft {
@@ -79,6 +90,7 @@ impl Reader<'_> {
             abi: abi?.map(|abi| abi.value),
             files: files.unwrap_or_default(),
             reuse: present_or(reuse, 1),
+            concurrent_reuse: present_or(concurrent_reuse, 1),
             key_value_stores: grants?,
             max_keys: max_keys?.map(|keys| keys.value),
             settings,
@@ -106,8 +118,19 @@ impl Reader<'_> {
         );
         let hosts = self.read_allowed_hosts(&raw.allowed_outbound_hosts, section);
         let admission = self.read_admission(raw, section, &inherited.limits.admission);
+        let preload = self.check_optional(&raw.preload, section.key("preload"), |b: &bool| Ok(*b));
+        let idle = self.check_optional(
+            &raw.idle_release_seconds,
+            section.key("idle_release_seconds"),
+            |seconds: &u64| Ok((*seconds > 0).then(|| Duration::from_secs(*seconds))),
+        );
+        let residency = Residency {
+            preload: present_or(preload, inherited.residency.preload),
+            idle_release: present_or(idle, inherited.residency.idle_release),
+        };
         let limits = &inherited.limits;
         Settings {
+            residency,
             limits: Limits {
                 timeout: present_or(timeout, limits.timeout),
                 memory_limit_bytes: present_or(memory, limits.memory_limit_bytes),
@@ -166,7 +189,7 @@ impl Reader<'_> {
         let patterns = self.check_all(entries, str::parse::<HostPattern>)?;
         Ok(Some(Located {
             value: AllowedHosts::only(patterns),
-            line: line_of(self.text, list.span().start),
+            line: self.lines.line(list.span().start),
         }))
     }
 
@@ -338,10 +361,12 @@ impl Reader<'_> {
             route: draft.route.value,
             env: draft.env,
             limits: draft.settings.limits,
+            residency: draft.settings.residency,
             allowed_outbound_hosts: draft.settings.allowed_outbound_hosts,
             abi: draft.abi,
             files,
             reuse: draft.reuse,
+            concurrent_reuse: draft.concurrent_reuse,
             key_value_stores: draft.key_value_stores,
             max_keys: draft.max_keys,
             store_scope: StoreScope::Own,

@@ -34,10 +34,11 @@ use spin_apps::RawSpinApp;
 pub use spin_apps::SpinMount;
 pub use stores::{DEFAULT_DATA_DIR, StoreBackend, StoreConfig, StoreScope};
 use stores::{RawStore, check_max_keys};
+pub(crate) use values::LineIndex;
 use values::{
-    app_path, check_listen_address, check_memory_limit, check_name, check_not_empty, check_reuse,
-    check_timeout, dedup_keeping_order, file_stem, indexed_key, join_key, key_path_at, key_segment,
-    line_of, parse_abi, parse_method_name, present_or,
+    app_path, check_concurrent_reuse, check_listen_address, check_memory_limit, check_name,
+    check_not_empty, check_reuse, check_timeout, dedup_keeping_order, file_stem, indexed_key,
+    join_key, key_path_at, key_segment, parse_abi, parse_method_name, present_or,
 };
 
 use crate::abi::AbiKind;
@@ -47,6 +48,8 @@ use crate::sources::{Digest, SourceUrl};
 
 pub const DEFAULT_LISTEN_ADDRESS: &str = "127.0.0.1:8080";
 pub const DEFAULT_FUNCTION: &str = "handle";
+/// How long an app's guest stays loaded without a request.
+pub const DEFAULT_IDLE_RELEASE: Duration = Duration::from_secs(300);
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 const DEFAULT_MEMORY_LIMIT_MB: u64 = 128;
 const MEMORY_LIMIT_MB: RangeInclusive<u64> = 1..=4096;
@@ -80,6 +83,8 @@ pub struct Config {
     pub spin_apps: Vec<SpinMount>,
     /// `[defaults]`' limits: what Spin apps, which have no such keys, run with.
     pub default_limits: Limits,
+    /// `[defaults]`' residency, which Spin apps take too.
+    pub default_residency: Residency,
     /// The listeners: admin, TLS, connection limits, HTTP hardening.
     pub server: ServerSettings,
     /// Problems that do not stop the server, one line each, for the operator.
@@ -106,6 +111,7 @@ pub struct AppConfig {
     /// In file order.
     pub env: Vec<(String, String)>,
     pub limits: Limits,
+    pub residency: Residency,
     pub allowed_outbound_hosts: AllowedHosts,
     /// The guest ABI the config insists on; `None`: detected from the binary.
     pub abi: Option<AbiKind>,
@@ -114,6 +120,9 @@ pub struct AppConfig {
     /// How many requests one instance may serve, one after another; 1 (the
     /// default) gives every request a fresh instance. wasi:http only.
     pub reuse: u32,
+    /// How many requests one instance may serve at once, at most `reuse`;
+    /// 1 (the default): one at a time. WASI 0.3 components only.
+    pub concurrent_reuse: u32,
     /// The shared key-value stores this app may open besides its own `default`.
     pub key_value_stores: Vec<String>,
     /// The most keys the app's own `default` store may hold; `None`: no limit.
@@ -152,6 +161,27 @@ pub struct StaticResponse {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+}
+
+/// When an app's guest is loaded and for how long it stays: by default it
+/// is compiled and linked on the app's first request and released after
+/// [`DEFAULT_IDLE_RELEASE`] without one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Residency {
+    /// Load it in the background as soon as the server is up (`preload`).
+    pub preload: bool,
+    /// Release it after this long without a request (`idle_release_seconds`);
+    /// `None` (`0`): keep it for the server's life.
+    pub idle_release: Option<Duration>,
+}
+
+impl Default for Residency {
+    fn default() -> Self {
+        Residency {
+            preload: false,
+            idle_release: Some(DEFAULT_IDLE_RELEASE),
+        }
+    }
 }
 
 /// What one request of an application may use.
@@ -212,10 +242,12 @@ impl AppConfig {
             route: Route::Prefix(String::new()),
             env: Vec::new(),
             limits: Limits::default(),
+            residency: Residency::default(),
             allowed_outbound_hosts: AllowedHosts::unrestricted(),
             abi: None,
             files: Vec::new(),
             reuse: 1,
+            concurrent_reuse: 1,
             key_value_stores: Vec::new(),
             max_keys: None,
             store_scope: StoreScope::Own,
@@ -241,6 +273,7 @@ impl Config {
             s3_endpoint: None,
             spin_apps: Vec::new(),
             default_limits: Limits::default(),
+            default_residency: Residency::default(),
             server: ServerSettings::default(),
             warnings: Vec::new(),
         }
@@ -327,6 +360,7 @@ impl std::error::Error for ConfigError {}
 #[derive(Debug, Clone, Default)]
 struct Settings {
     limits: Limits,
+    residency: Residency,
     allowed_outbound_hosts: AllowedHosts,
 }
 
@@ -348,6 +382,7 @@ struct AppDraft {
     abi: Option<AbiKind>,
     files: Vec<(String, String)>,
     reuse: u32,
+    concurrent_reuse: u32,
     key_value_stores: Vec<String>,
     max_keys: Option<u64>,
     settings: Settings,
@@ -376,14 +411,14 @@ impl Section<'_, '_> {
         join_key(&self.path, key)
     }
 
-    fn line(&self, text: &str) -> usize {
-        line_of(text, self.value.span().start)
+    fn start(&self) -> usize {
+        self.value.span().start
     }
 }
 
 /// Reads one file, collecting every problem instead of stopping at the first.
 struct Reader<'a> {
-    text: &'a str,
+    lines: LineIndex,
     file: &'a Path,
     errors: Vec<ConfigError>,
     warnings: Vec<String>,
@@ -394,7 +429,7 @@ struct Reader<'a> {
 impl<'a> Reader<'a> {
     fn new(text: &'a str, file: &'a Path) -> Self {
         Reader {
-            text,
+            lines: LineIndex::new(text),
             file,
             errors: Vec::new(),
             warnings: Vec::new(),
@@ -424,7 +459,7 @@ impl<'a> Reader<'a> {
         key: String,
         message: impl Into<String>,
     ) -> Reported {
-        self.error(line_of(self.text, span.start), key, message)
+        self.error(self.lines.line(span.start), key, message)
     }
 
     /// One error per line: the parser's later errors on a line mostly follow from its first.
@@ -434,7 +469,7 @@ impl<'a> Reader<'a> {
             .map(|error| (error.span().map_or(0, |span| span.start), error.message()))
             .collect();
         located.sort_by_key(|&(offset, _)| offset);
-        located.dedup_by_key(|(offset, _)| line_of(self.text, *offset));
+        located.dedup_by_key(|(offset, _)| self.lines.line(*offset));
         for (offset, message) in located {
             self.error_at(offset..offset, String::new(), message);
         }
@@ -455,6 +490,7 @@ impl<'a> Reader<'a> {
         config.spin_apps = self.read_spin_apps(&top);
         let defaults = self.read_defaults(&top);
         config.default_limits = defaults.limits;
+        config.default_residency = defaults.residency;
         let drafts = self.read_applications(
             &top,
             &defaults,
@@ -570,7 +606,7 @@ impl<'a> Reader<'a> {
         match check(value.get_ref().borrow()) {
             Ok(checked) => Ok(Located {
                 value: checked,
-                line: line_of(self.text, value.span().start),
+                line: self.lines.line(value.span().start),
             }),
             Err(message) => Err(self.error_at(value.span(), key, message)),
         }
@@ -610,7 +646,11 @@ impl<'a> Reader<'a> {
     }
 
     fn missing(&mut self, section: &Section<'_, '_>, key: String) -> Reported {
-        self.error(section.line(self.text), key, "required key is missing")
+        self.error(
+            self.lines.line(section.start()),
+            key,
+            "required key is missing",
+        )
     }
 
     /// Checks every entry and reports each failure; the result is usable only when all passed.

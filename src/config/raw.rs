@@ -24,6 +24,7 @@ pub(super) struct RawTop {
     pub(super) keep_alive_timeout_ms: Option<Spanned<u64>>,
     pub(super) h2_max_concurrent_streams: Option<Spanned<u64>>,
     pub(super) max_instances: Option<Spanned<u64>>,
+    pub(super) shutdown_delay_ms: Option<Spanned<u64>>,
     #[serde(rename = "key_value_stores")]
     _key_value_stores: Option<IgnoredAny>,
     #[serde(rename = "defaults")]
@@ -48,6 +49,7 @@ pub(super) struct RawApp {
     pub(super) abi: Option<Spanned<String>>,
     pub(super) files: Option<Spanned<StringTable>>,
     pub(super) reuse: Option<Spanned<u64>>,
+    pub(super) concurrent_reuse: Option<Spanned<u64>>,
     pub(super) key_value_stores: Option<Spanned<Vec<Spanned<String>>>>,
     pub(super) max_keys: Option<Spanned<u64>>,
 }
@@ -64,6 +66,8 @@ pub(super) struct RawSettings {
     pub(super) max_concurrency: Option<Spanned<u64>>,
     pub(super) max_queued: Option<Spanned<u64>>,
     pub(super) queue_timeout_ms: Option<Spanned<u64>>,
+    pub(super) preload: Option<Spanned<bool>>,
+    pub(super) idle_release_seconds: Option<Spanned<u64>>,
     pub(super) allowed_outbound_hosts: Option<Spanned<Vec<Spanned<String>>>>,
 }
 

@@ -22,6 +22,8 @@ const MAX_HEADER_BYTES: u64 = 16 << 20;
 /// Each instance slot reserves address space (not memory) for its linear
 /// memories; this many stays within a 47-bit address space.
 const MAX_INSTANCES: u32 = 10_000;
+/// Ten minutes: longer is surely a typo for seconds.
+const MAX_SHUTDOWN_DELAY_MS: u64 = 600_000;
 
 /// The listeners' settings, from the top-level keys.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,6 +43,11 @@ pub struct ServerSettings {
     /// The instance pool's size: guest instances alive at once, all apps
     /// together (`max_instances`).
     pub max_instances: u32,
+    /// How long the server goes on accepting and serving after SIGTERM,
+    /// `/readyz` saying 503 meanwhile, before it stops accepting and drains
+    /// (`shutdown_delay_ms`): the time a load balancer or Kubernetes needs
+    /// to stop sending it new connections.
+    pub shutdown_delay: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,6 +68,7 @@ impl Default for ServerSettings {
             keep_alive_timeout: DEFAULT_KEEP_ALIVE_TIMEOUT,
             h2_max_concurrent_streams: DEFAULT_H2_MAX_CONCURRENT_STREAMS,
             max_instances: crate::engine::DEFAULT_MAX_INSTANCES,
+            shutdown_delay: Duration::ZERO,
         }
     }
 }
@@ -120,8 +128,20 @@ impl Reader<'_> {
                     _ => Err(format!("must be 1 to {MAX_INSTANCES}")),
                 }
             });
+        let shutdown_delay = self.check_optional(
+            &raw.shutdown_delay_ms,
+            top.key("shutdown_delay_ms"),
+            |ms: &u64| {
+                if *ms <= MAX_SHUTDOWN_DELAY_MS {
+                    Ok(Duration::from_millis(*ms))
+                } else {
+                    Err(format!("must be 0 to {MAX_SHUTDOWN_DELAY_MS} ms"))
+                }
+            },
+        );
         ServerSettings {
             max_instances: present_or(max_instances, builtin.max_instances),
+            shutdown_delay: present_or(shutdown_delay, builtin.shutdown_delay),
             admin_address: given(admin_address),
             admin_token: given(admin_token),
             tls,

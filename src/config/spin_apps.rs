@@ -61,7 +61,7 @@ impl Reader<'_> {
         Ok(SpinMount {
             manifest: self.relative_to_config(&manifest.value),
             runtime_config: runtime_config.map(|path| self.relative_to_config(&path.value)),
-            line: section.line(self.text),
+            line: self.lines.line(section.start()),
         })
     }
 }

@@ -349,7 +349,7 @@ fn unknown_keys_suggest_the_closest_known_key() {
 fn unknown_key_without_a_close_match_lists_the_known_keys() {
     assert_error(
         "colour = 1\n",
-        "examples/config.toml:1: `colour`: unknown key; expected one of `listen_address`, `data_dir`, `poll_seconds`, `s3_endpoint`, `admin_address`, `admin_token`, `tls_cert`, `tls_key`, `max_connections`, `header_read_timeout_ms`, `max_header_bytes`, `keep_alive_timeout_ms`, `h2_max_concurrent_streams`, `max_instances`, `key_value_stores`, `defaults`, `applications`, `spin_apps`",
+        "examples/config.toml:1: `colour`: unknown key; expected one of `listen_address`, `data_dir`, `poll_seconds`, `s3_endpoint`, `admin_address`, `admin_token`, `tls_cert`, `tls_key`, `max_connections`, `header_read_timeout_ms`, `max_header_bytes`, `keep_alive_timeout_ms`, `h2_max_concurrent_streams`, `max_instances`, `shutdown_delay_ms`, `key_value_stores`, `defaults`, `applications`, `spin_apps`",
     );
 }
 
@@ -375,8 +375,8 @@ fn unknown_keys_in_nested_tables_are_named_by_their_path() {
     assert_error(
         &format!("{}[applications.limits]\ntimeout = 1\n", app("/a", "")),
         "examples/config.toml:5: `applications[1].limits`: unknown key; expected one of `name`, `file_path`, `source`, `digest`, \
-         `function`, `method`, `url_path`, `env`, `abi`, `files`, `reuse`, `key_value_stores`, `max_keys`, `timeout_ms`, `memory_limit_mb`, `max_request_body_bytes`, `max_concurrency`, `max_queued`, `queue_timeout_ms`, \
-         `allowed_outbound_hosts`",
+         `function`, `method`, `url_path`, `env`, `abi`, `files`, `reuse`, `concurrent_reuse`, `key_value_stores`, `max_keys`, `timeout_ms`, `memory_limit_mb`, `max_request_body_bytes`, `max_concurrency`, `max_queued`, `queue_timeout_ms`, \
+         `preload`, `idle_release_seconds`, `allowed_outbound_hosts`",
     );
 }
 
@@ -421,6 +421,40 @@ fn reuse_defaults_to_a_fresh_instance_per_request() {
             ),
         );
     }
+}
+
+#[test]
+fn residency_defaults_and_overrides() {
+    let config = parse(
+        &[
+            "[defaults]\nidle_release_seconds = 60\n".to_owned(),
+            app("/a", ""),
+            app("/b", "preload = true\nidle_release_seconds = 0\n"),
+        ]
+        .concat(),
+    );
+    let residency: Vec<Residency> = config.apps.iter().map(|app| app.residency).collect();
+    assert_eq!(
+        residency,
+        [
+            Residency {
+                preload: false,
+                idle_release: Some(Duration::from_secs(60)),
+            },
+            Residency {
+                preload: true,
+                idle_release: None,
+            },
+        ]
+    );
+    assert_eq!(
+        parse(&app("/a", "")).apps[0].residency,
+        Residency::default()
+    );
+    assert_error(
+        &app("/a", "preload = 1\n"),
+        "examples/config.toml:5: `applications[1].preload`: invalid type: integer `1`, expected a boolean",
+    );
 }
 
 #[test]
@@ -842,6 +876,7 @@ fn known_keys_come_from_the_structs() {
             "keep_alive_timeout_ms",
             "h2_max_concurrent_streams",
             "max_instances",
+            "shutdown_delay_ms",
             "key_value_stores",
             "defaults",
             "applications",
@@ -857,6 +892,8 @@ fn known_keys_come_from_the_structs() {
             "max_concurrency",
             "max_queued",
             "queue_timeout_ms",
+            "preload",
+            "idle_release_seconds",
             "allowed_outbound_hosts"
         ]
     );
@@ -874,6 +911,7 @@ fn known_keys_come_from_the_structs() {
             "abi",
             "files",
             "reuse",
+            "concurrent_reuse",
             "key_value_stores",
             "max_keys"
         ]
@@ -920,10 +958,12 @@ fn finds_the_key_path_of_an_offset() {
 
 #[test]
 fn lines_count_from_one() {
-    assert_eq!(line_of("a\nb\nc", 0), 1);
-    assert_eq!(line_of("a\nb\nc", 2), 2);
-    assert_eq!(line_of("a\nb\nc", 4), 3);
-    assert_eq!(line_of("a\nb", 99), 2);
+    let lines = LineIndex::new("a\nb\nc");
+    assert_eq!(lines.line(0), 1);
+    assert_eq!(lines.line(1), 1);
+    assert_eq!(lines.line(2), 2);
+    assert_eq!(lines.line(4), 3);
+    assert_eq!(LineIndex::new("a\nb").line(99), 2);
 }
 
 #[test]
@@ -956,7 +996,8 @@ fn server_settings_are_read_and_tls_files_resolved_beside_the_config() {
         "admin_address = \"127.0.0.1:9090\"\nadmin_token = \"0123456789abcdef\"\n\
          tls_cert = \"cert.pem\"\ntls_key = \"key.pem\"\nmax_connections = 50\n\
          header_read_timeout_ms = 2000\nmax_header_bytes = 16384\n\
-         keep_alive_timeout_ms = 5000\nh2_max_concurrent_streams = 10\n{}",
+         keep_alive_timeout_ms = 5000\nh2_max_concurrent_streams = 10\n\
+         shutdown_delay_ms = 5000\n{}",
         app("/a", "")
     );
     let config = Config::parse(&text, Path::new("/etc/sw/config.toml")).unwrap();
@@ -975,12 +1016,14 @@ fn server_settings_are_read_and_tls_files_resolved_beside_the_config() {
     assert_eq!(server.max_header_bytes, 16384);
     assert_eq!(server.keep_alive_timeout, Duration::from_secs(5));
     assert_eq!(server.h2_max_concurrent_streams, 10);
+    assert_eq!(server.shutdown_delay, Duration::from_secs(5));
 }
 
 #[test]
 fn bad_server_and_admission_settings_name_their_key_and_line() {
     let text = format!(
-        "admin_token = \"short\"\ntls_cert = \"cert.pem\"\nmax_header_bytes = 100\n{}",
+        "admin_token = \"short\"\ntls_cert = \"cert.pem\"\nmax_header_bytes = 100\n\
+         shutdown_delay_ms = 600001\n{}",
         app("/a", "max_concurrency = 0\nqueue_timeout_ms = 0\n")
     );
     let errors = Config::parse(&text, Path::new("c.toml"))
@@ -990,8 +1033,9 @@ fn bad_server_and_admission_settings_name_their_key_and_line() {
         "c.toml:1: `admin_token`: must be at least 16 characters",
         "c.toml:2: `tls_key`: `tls_cert` needs `tls_key`",
         "c.toml:3: `max_header_bytes`: must be 8192 to",
-        "c.toml:8: `applications[1].max_concurrency`: must be 1 to",
-        "c.toml:9: `applications[1].queue_timeout_ms`: must be greater than 0",
+        "c.toml:4: `shutdown_delay_ms`: must be 0 to 600000 ms",
+        "c.toml:9: `applications[1].max_concurrency`: must be 1 to",
+        "c.toml:10: `applications[1].queue_timeout_ms`: must be greater than 0",
     ] {
         assert!(errors.contains(expected), "{expected:?} not in:\n{errors}");
     }

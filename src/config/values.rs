@@ -65,6 +65,23 @@ pub(super) fn check_reuse(requests: &u64) -> Result<u32, String> {
     }
 }
 
+/// `concurrent_reuse`, which cannot exceed `reuse`, the requests an
+/// instance serves in all.
+pub(super) fn check_concurrent_reuse(requests: &u64, reuse: u32) -> Result<u32, String> {
+    match u32::try_from(*requests) {
+        Ok(requests) if requests > reuse => Err(format!(
+            "{requests} requests at once need `reuse` (the requests one instance serves in \
+             all) of at least {requests}, not {reuse}; `wasmtime serve` serves WASI 0.3 \
+             components with 16 at once and 128 in all"
+        )),
+        Ok(requests) if requests >= 1 => Ok(requests),
+        _ => Err(format!(
+            "must be between 1 (one request at a time) and {}, got {requests}",
+            u32::MAX
+        )),
+    }
+}
+
 pub(super) fn check_memory_limit(megabytes: &u64) -> Result<u64, String> {
     if MEMORY_LIMIT_MB.contains(megabytes) {
         Ok(megabytes * BYTES_PER_MB)
@@ -159,7 +176,23 @@ fn path_within(value: &Spanned<DeValue<'_>>, offset: usize) -> Option<String> {
     }
 }
 
-pub(super) fn line_of(text: &str, offset: usize) -> usize {
-    let before = text.as_bytes().get(..offset).unwrap_or(text.as_bytes());
-    before.iter().filter(|&&byte| byte == b'\n').count() + 1
+/// Where each line of a text starts, to turn byte offsets into 1-based line
+/// numbers by binary search: a config of 10,000 apps asks for one per key,
+/// and counting newlines from the top each time made reading it quadratic.
+pub(crate) struct LineIndex {
+    starts: Vec<usize>,
+}
+
+impl LineIndex {
+    pub(crate) fn new(text: &str) -> LineIndex {
+        let after_newlines = text.match_indices('\n').map(|(at, _)| at + 1);
+        LineIndex {
+            starts: std::iter::once(0).chain(after_newlines).collect(),
+        }
+    }
+
+    /// The line `offset` is on; past the end, the last line.
+    pub(crate) fn line(&self, offset: usize) -> usize {
+        self.starts.partition_point(|&start| start <= offset)
+    }
 }

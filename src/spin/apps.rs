@@ -14,7 +14,7 @@ use super::variables::ResolvedComponent;
 use crate::abi::AbiKind;
 use crate::config::{
     AppConfig, Config, ConfigError, ConfigErrors, DEFAULT_DATA_DIR, DEFAULT_FUNCTION, Limits,
-    SpinMount, StaticResponse, StoreConfig, StoreScope, Variables,
+    Residency, SpinMount, StaticResponse, StoreConfig, StoreScope, Variables,
 };
 use crate::kv::{DEFAULT_MAX_VALUE_BYTES, spin_store_key};
 use crate::router::{Methods, Route};
@@ -111,7 +111,8 @@ fn mount(config: &mut Config) -> Result<(), ConfigErrors> {
                 });
                 config.warnings.extend(app.warnings);
                 config.key_value_stores.extend(app.stores);
-                for (app, origin) in app.apps {
+                for (mut app, origin) in app.apps {
+                    app.residency = config.default_residency;
                     config.apps.push(app);
                     origins.push(origin);
                 }
@@ -333,10 +334,12 @@ fn component_app(
         route: Route::Exact(String::new()),
         env: component.environment.clone(),
         limits: Limits::default(),
+        residency: Residency::default(),
         allowed_outbound_hosts: resolved.outbound.hosts.clone(),
         abi,
         files: files.map(|dir| ("/".to_owned(), dir)).into_iter().collect(),
         reuse: 1,
+        concurrent_reuse: 1,
         key_value_stores: component.key_value_stores.clone(),
         max_keys: None,
         store_scope: StoreScope::SpinApp(manifest.application.name.clone()),

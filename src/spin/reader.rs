@@ -12,7 +12,7 @@ use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
 use crate::config::keys;
-use crate::config::{ConfigError, ConfigErrors};
+use crate::config::{ConfigError, ConfigErrors, LineIndex};
 
 /// A value of the document and where it is written.
 pub(super) type Value<'i> = Spanned<DeValue<'i>>;
@@ -42,7 +42,7 @@ pub(super) fn read_document<T>(
 ) -> Result<(T, Vec<String>), ConfigErrors> {
     let (document, syntax_errors) = DeTable::parse_recoverable(text);
     let mut reader = Reader {
-        text,
+        lines: LineIndex::new(text),
         file,
         errors: Vec::new(),
         warnings: Vec::new(),
@@ -77,7 +77,7 @@ pub(super) fn file_error(file: &Path, message: String) -> ConfigErrors {
 
 /// Reads one file, collecting every problem instead of stopping at the first.
 pub(super) struct Reader<'a> {
-    pub text: &'a str,
+    pub lines: LineIndex,
     pub file: &'a Path,
     pub errors: Vec<ConfigError>,
     /// One line each, already located: `file:line: `key`: message`.
@@ -91,12 +91,7 @@ impl Reader<'_> {
     }
 
     pub fn line(&self, offset: usize) -> usize {
-        let before = self
-            .text
-            .as_bytes()
-            .get(..offset)
-            .unwrap_or(self.text.as_bytes());
-        before.iter().filter(|&&byte| byte == b'\n').count() + 1
+        self.lines.line(offset)
     }
 
     fn located(&self, line: usize, key: &str, message: impl Into<String>) -> ConfigError {

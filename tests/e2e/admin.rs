@@ -190,6 +190,28 @@ fn readyz_fails_from_sigterm_on_while_the_admin_listener_answers_the_drain() {
 }
 
 #[test]
+fn with_a_shutdown_delay_new_connections_are_served_while_readyz_fails() {
+    let mut server = TestServer::start(&three_apps("shutdown_delay_ms = 2000"));
+    let signalled = Instant::now();
+    server.terminate();
+    wait_until("/readyz to fail", || {
+        admin_get(&server, "/readyz", &[]).status == 503
+    });
+    // A balancer that has not yet heard still gets answers, on new
+    // connections, until the delay is over.
+    while signalled.elapsed() < Duration::from_millis(1500) {
+        assert_eq!(server.get("/ok").status, 200);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(server.wait_exit(Duration::from_secs(10)), Some(0));
+    assert!(
+        signalled.elapsed() >= Duration::from_secs(2),
+        "exited before its delay"
+    );
+    assert!(server.log().contains("serving on for 2000 ms"));
+}
+
+#[test]
 fn a_token_guards_every_admin_path() {
     let server = TestServer::start(&three_apps(&format!("admin_token = \"{TOKEN}\"")));
     let bearer = format!("Bearer {TOKEN}");

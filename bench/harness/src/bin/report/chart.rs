@@ -7,14 +7,14 @@ use std::fmt::Write as _;
 use crate::{Rows, SERVERS};
 
 const WIDTH: f64 = 820.0;
-const HEIGHT: f64 = 440.0;
+const HEIGHT: f64 = 460.0;
 const LEFT: f64 = 80.0;
 const RIGHT: f64 = 20.0;
-const TOP: f64 = 100.0;
+const TOP: f64 = 120.0;
 const BOTTOM: f64 = 50.0;
 /// One colour per server, in [`SERVERS`] order (Tableau 10).
-const COLOURS: [&str; 6] = [
-    "#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948",
+const COLOURS: [&str; 8] = [
+    "#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1", "#ff9da7",
 ];
 
 /// The whole SVG document.

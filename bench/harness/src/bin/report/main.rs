@@ -26,7 +26,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 /// The servers, in table and chart order: id (as in runs.tsv) and label.
-pub const SERVERS: [(&str, &str); 6] = [
+pub const SERVERS: [(&str, &str); 8] = [
     ("native", "native hyper hello"),
     ("sw-classic", "serverless-wasm, classic hello.wat"),
     ("sw-wasi-http", "serverless-wasm, wasi:http hello.wasm"),
@@ -39,11 +39,21 @@ pub const SERVERS: [(&str, &str); 6] = [
         "wasmtime-serve-reuse",
         "wasmtime serve, wasi:http hello.wasm, instances reused",
     ),
+    (
+        "sw-wasi-http-creuse",
+        "serverless-wasm, wasi:http 0.3 hello.wasm, instances shared",
+    ),
+    (
+        "wasmtime-serve-p3",
+        "wasmtime serve, wasi:http 0.3 hello.wasm, its defaults",
+    ),
 ];
 
 /// The targets of the benchmark issue.
 const CLASSIC_VS_NATIVE: f64 = 0.9;
 const WASI_HTTP_VS_WASMTIME: f64 = 3.0;
+/// Instances reused, one request after another or several at once.
+const REUSE_VS_WASMTIME: f64 = 1.2;
 const P99_OVER_P50: f64 = 3.0;
 const P99_OVER_P50_AT: u32 = 64;
 const IDLE_RSS_MB: f64 = 40.0;
@@ -392,13 +402,28 @@ fn render_targets(out: &mut String, rows: &Rows, concurrencies: &[u32]) {
     let untargeted = [
         ("wasi:http hello.wasm / native", "sw-wasi-http", "native"),
         ("`wasmtime serve` / native", "wasmtime-serve", "native"),
+    ];
+    out.push('\n');
+    let reuse_rows = [
         (
             "wasi:http with instances reused: serverless-wasm / `wasmtime serve`",
             "sw-wasi-http-reuse",
             "wasmtime-serve-reuse",
         ),
+        (
+            "wasi:http 0.3 with instances shared (`concurrent_reuse`): serverless-wasm / \
+             `wasmtime serve`'s defaults",
+            "sw-wasi-http-creuse",
+            "wasmtime-serve-p3",
+        ),
     ];
-    out.push('\n');
+    for (what, a, b) in reuse_rows {
+        let _ = writeln!(
+            out,
+            "| req/s, {what} (≥ {REUSE_VS_WASMTIME}) |{}",
+            rps_ratio(a, b, Some(REUSE_VS_WASMTIME))
+        );
+    }
     for (what, a, b) in untargeted {
         let _ = writeln!(
             out,
@@ -549,10 +574,11 @@ fn render_load(out: &mut String, meta: &Meta, rows: &Rows, concurrencies: &[u32]
         "\nserverless-wasm's access log is on for all of its servers (RUST_LOG unset, \
          so `info`), written to a file, as a deployment would keep it. The statuses it \
          logged (warm-up and checks included): classic {}; wasi:http {}; wasi:http with \
-         instances reused {}.",
+         instances reused {}; wasi:http 0.3 with instances shared {}.",
         get(meta, "server.sw-classic.statuses"),
         get(meta, "server.sw-wasi-http.statuses"),
         get(meta, "server.sw-wasi-http-reuse.statuses"),
+        get(meta, "server.sw-wasi-http-creuse.statuses"),
     );
 }
 
@@ -606,6 +632,10 @@ fn render_startup(out: &mut String, meta: &Meta) {
         ),
         ("cold", "start-up, cold (`--cache-dir`, empty)"),
         ("warm", "start-up, warm (the same `--cache-dir` again)"),
+        (
+            "preload",
+            "start-up with `--preload`, warm (every app then loads in the background)",
+        ),
     ];
     let cache = get(meta, "startup.cache_dir") == "yes";
     for (key, what) in startups {
@@ -633,6 +663,19 @@ fn render_startup(out: &mut String, meta: &Meta) {
         let _ = writeln!(
             out,
             "| idle RSS after the cold start | {} | |",
+            megabytes(kb)
+        );
+    }
+    if let Some(detail) = meta.get("startup.preloaded_detail") {
+        let _ = writeln!(
+            out,
+            "| `--preload`: every app compiled or read from the cache and linked (server: “{detail}”) | | |"
+        );
+    }
+    if let Some(kb) = rss("memory.preloaded_rss_kb") {
+        let _ = writeln!(
+            out,
+            "| RSS with every app loaded (`--preload`) | {} | |",
             megabytes(kb)
         );
     }

@@ -60,6 +60,9 @@ pub(super) struct RawStore {
     #[serde(rename = "type")]
     kind: Option<Spanned<String>>,
     url: Option<Spanned<String>>,
+    /// The environment variable holding `url`: a Kubernetes Secret's value
+    /// (a Redis password is part of the URL) stays out of the config file.
+    url_env: Option<Spanned<String>>,
     max_value_bytes: Option<Spanned<u64>>,
 }
 
@@ -104,7 +107,7 @@ impl Reader<'_> {
     ) -> Result<StoreConfig, Reported> {
         let section = self.open_section(value, path, Scope::Store)?;
         let raw: RawStore = self.deserialize(&section)?;
-        let line = section.line(self.text);
+        let line = self.lines.line(section.start());
         if let Err(message) = super::check_name(label) {
             return Err(self.error(line, section.path.clone(), format!("store label {message}")));
         }
@@ -119,16 +122,29 @@ impl Reader<'_> {
         };
         let backend = match kind {
             Kind::Embedded => {
-                if let Some(url) = &raw.url {
-                    let message = "an embedded store has no `url`; it lives in `data_dir`";
-                    return Err(self.error_at(url.span(), section.key("url"), message));
+                for (key, value) in [("url", &raw.url), ("url_env", &raw.url_env)] {
+                    if let Some(value) = value {
+                        let message =
+                            format!("an embedded store has no `{key}`; it lives in `data_dir`");
+                        return Err(self.error_at(value.span(), section.key(key), message));
+                    }
                 }
                 StoreBackend::Embedded
             }
-            Kind::Redis => {
-                let url = self.check_required(&raw.url, &section, "url", check_redis_url)?;
-                StoreBackend::Redis { url: url.value }
-            }
+            Kind::Redis => match (&raw.url, &raw.url_env) {
+                (Some(_), Some(variable)) => {
+                    let message = "give `url` or `url_env`, not both";
+                    return Err(self.error_at(variable.span(), section.key("url_env"), message));
+                }
+                (None, Some(variable)) => {
+                    let url = self.check(variable, section.key("url_env"), redis_url_from_env)?;
+                    StoreBackend::Redis { url: url.value }
+                }
+                _ => {
+                    let url = self.check_required(&raw.url, &section, "url", check_redis_url)?;
+                    StoreBackend::Redis { url: url.value }
+                }
+            },
         };
         let max_value_bytes = self.check_optional(
             &raw.max_value_bytes,
@@ -202,6 +218,19 @@ fn check_redis_url(url: &str) -> Result<String, String> {
             "expected a Redis URL such as `redis://127.0.0.1:6379/0`, got `{url}`"
         ))
     }
+}
+
+/// The Redis URL in the environment variable `name`. The value is never
+/// quoted in an error: it may hold a password.
+fn redis_url_from_env(name: &str) -> Result<String, String> {
+    let url = std::env::var(name)
+        .map_err(|_| format!("the environment variable `{name}` is not set (or not UTF-8)"))?;
+    check_redis_url(&url).map_err(|_| {
+        format!(
+            "the environment variable `{name}` does not hold a Redis URL \
+             (redis://, rediss://, redis+unix:// or unix://)"
+        )
+    })
 }
 
 fn check_max_value_bytes(bytes: &u64) -> Result<usize, String> {

@@ -13,6 +13,7 @@ mod admin;
 mod admission;
 mod classic_abi;
 mod cli;
+mod cluster;
 mod concurrent_reuse;
 mod config_errors;
 mod dashboard;

@@ -1,4 +1,4 @@
-//! Installing the Debian packages a test needs (redis-server, chromium) when
+//! Installing the Debian packages a test needs (redis-server, chromium, nginx) when
 //! the machine lacks them, as the suite installs its other tools. Shared by
 //! `#[path]`; its user declares it beside itself.
 
@@ -8,6 +8,12 @@ use std::sync::Mutex;
 /// Makes sure `command --version` runs, installing `package` with apt-get
 /// if it does not; once per package and process.
 pub fn ensure(command: &str, package: &str) {
+    ensure_probed(command, "--version", package);
+}
+
+/// The same, for a command that knows another option than `--version`
+/// (nginx has only `-v`).
+pub fn ensure_probed(command: &str, probe: &str, package: &str) {
     static DONE: Mutex<Vec<String>> = Mutex::new(Vec::new());
     let mut done = DONE.lock().unwrap_or_else(|e| e.into_inner());
     if done.iter().any(|installed| installed == package) {
@@ -15,7 +21,7 @@ pub fn ensure(command: &str, package: &str) {
     }
     let present = || {
         Command::new(command)
-            .arg("--version")
+            .arg(probe)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status()

@@ -105,6 +105,29 @@ fn store_tables_are_checked_key_by_key() {
             "{FILE}:3: `key_value_stores.s.url`: an embedded store has no `url`; it lives in `data_dir`"
         ),
     );
+    // `url_env` names the variable holding the URL; its value is never quoted.
+    assert_error(
+        &with("type = \"redis\"\nurl_env = \"SERVERLESS_WASM_TEST_UNSET\""),
+        &format!(
+            "{FILE}:3: `key_value_stores.s.url_env`: the environment variable `SERVERLESS_WASM_TEST_UNSET` is not set (or not UTF-8)"
+        ),
+    );
+    assert_error(
+        &with("type = \"redis\"\nurl_env = \"PATH\""),
+        &format!(
+            "{FILE}:3: `key_value_stores.s.url_env`: the environment variable `PATH` does not hold a Redis URL (redis://, rediss://, redis+unix:// or unix://)"
+        ),
+    );
+    assert_error(
+        &with("type = \"redis\"\nurl = \"redis://x\"\nurl_env = \"PATH\""),
+        &format!("{FILE}:4: `key_value_stores.s.url_env`: give `url` or `url_env`, not both"),
+    );
+    assert_error(
+        &with("type = \"embedded\"\nurl_env = \"PATH\""),
+        &format!(
+            "{FILE}:3: `key_value_stores.s.url_env`: an embedded store has no `url_env`; it lives in `data_dir`"
+        ),
+    );
     assert_error(
         &with("type = \"embedded\"\nmax_value_byte = 3"),
         &format!(

@@ -634,7 +634,7 @@ fn render_startup(out: &mut String, meta: &Meta) {
         ("warm", "start-up, warm (the same `--cache-dir` again)"),
         (
             "preload",
-            "start-up with `--preload`, warm (every app then loads in the background)",
+            "start-up with `--preload`, the cache still empty (the cold start compiled nothing)",
         ),
     ];
     let cache = get(meta, "startup.cache_dir") == "yes";
@@ -669,7 +669,7 @@ fn render_startup(out: &mut String, meta: &Meta) {
     if let Some(detail) = meta.get("startup.preloaded_detail") {
         let _ = writeln!(
             out,
-            "| `--preload`: every app compiled or read from the cache and linked (server: “{detail}”) | | |"
+            "| `--preload`: every app compiled into that cache and linked, in the background (server: “{detail}”) | | |"
         );
     }
     if let Some(kb) = rss("memory.preloaded_rss_kb") {

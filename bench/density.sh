@@ -79,11 +79,7 @@ declare -A M=()
 BACKGROUND=()
 STARTED=$SECONDS
 
-cleanup() {
-  local pid
-  for pid in "${BACKGROUND[@]}"; do stop "$pid"; done
-}
-trap cleanup EXIT
+trap stop_background EXIT
 trap 'exit 130' INT TERM
 
 # newer_sources OUTPUT DIR...: whether a source under DIR is newer than OUTPUT.
@@ -109,19 +105,6 @@ build() {
   fi
   [[ -x $SERVER ]] || die "$SERVER is missing (run without BENCH_SKIP_BUILD=1)"
   [[ -f $COMPONENT ]] || die "$COMPONENT is missing (run without BENCH_SKIP_BUILD=1)"
-}
-
-# Percent of all CPU time that was busy over one second: taken while nothing
-# of ours runs, what other processes use.
-cpu_busy() {
-  local before after
-  before=$(awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9, $5 + $6; exit }' /proc/stat)
-  sleep 1
-  after=$(awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9, $5 + $6; exit }' /proc/stat)
-  awk -v a="$before" -v b="$after" 'BEGIN {
-    split(a, x, " "); split(b, y, " ")
-    busy = y[1] - x[1]; total = busy + y[2] - x[2]
-    printf "%.0f\n", (total > 0 ? 100 * busy / total : 0) }'
 }
 
 # Waits up to BENCH_WAIT_QUIET seconds for the machine to be quiet (≤ 10 %

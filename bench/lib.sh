@@ -1,4 +1,4 @@
-# bench/lib.sh: what bench/run.sh, bench/state.sh and bench/reload.sh share:
+# bench/lib.sh: what bench/run.sh, state.sh, reload.sh and density.sh share:
 # logging, background processes (started, waited for, stopped by process
 # id), reading wrk's output, and putting a section into BENCHMARKS.md.
 # Sourced; expects STARTED (the script's start, in SECONDS), SCRIPT (its
@@ -35,6 +35,27 @@ stop() {
     [[ $other == "$pid" ]] || kept+=("$other")
   done
   BACKGROUND=("${kept[@]}")
+}
+
+# stop_background: stops every process start_bg started and nothing stopped
+# yet; scripts run it on exit (`trap stop_background EXIT`), failure or not.
+stop_background() {
+  local pid
+  for pid in "${BACKGROUND[@]}"; do stop "$pid"; done
+}
+
+# Percent of all CPU time that was busy over one second. Taken while our
+# servers are idle, it is what other processes are using: a busy machine
+# makes the numbers noisy, and the reports say so.
+cpu_busy() {
+  local before after
+  before=$(awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9, $5 + $6; exit }' /proc/stat)
+  sleep 1
+  after=$(awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9, $5 + $6; exit }' /proc/stat)
+  awk -v a="$before" -v b="$after" 'BEGIN {
+    split(a, x, " "); split(b, y, " ")
+    busy = y[1] - x[1]; total = busy + y[2] - x[2]
+    printf "%.0f\n", (total > 0 ? 100 * busy / total : 0) }'
 }
 
 # wait_listening NAME PID LOGFILE: waits for the "listening on http://ADDR"

@@ -45,11 +45,7 @@ GOAL_MS=100
 BACKGROUND=()
 STARTED=$SECONDS
 
-cleanup() {
-  local pid
-  for pid in "${BACKGROUND[@]}"; do stop "$pid"; done
-}
-trap cleanup EXIT
+trap stop_background EXIT
 trap 'exit 130' INT TERM
 
 # version N: app 0's module, answering "version N".

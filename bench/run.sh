@@ -118,9 +118,8 @@ meta() { printf '%s\t%s\n' "$1" "${2//$'\n'/ }" >>"$RESULTS/meta.tsv"; }
 # --- processes ---------------------------------------------------------------
 
 cleanup() {
-  local pid
   if [[ -n $HOLD_PID ]]; then stop "$HOLD_PID"; fi
-  for pid in "${BACKGROUND[@]}"; do stop "$pid"; done
+  stop_background
   trim_logs
 }
 trap cleanup EXIT
@@ -161,20 +160,6 @@ reset_peak() { echo 5 2>/dev/null >"/proc/$1/clear_refs"; }
 # supports SUBCOMMAND OPTION: whether this serverless-wasm has the option
 # (the compile cache's --cache-dir and --no-cache are recent).
 supports() { "$SERVER" "$1" --help 2>&1 | grep -q -- "$2"; }
-
-# Percent of all CPU time that was busy over one second. Taken while our
-# servers are idle, it is what other processes are using: a busy machine
-# makes the numbers noisy, and the report says so.
-cpu_busy() {
-  local before after
-  before=$(awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9, $5 + $6; exit }' /proc/stat)
-  sleep 1
-  after=$(awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9, $5 + $6; exit }' /proc/stat)
-  awk -v a="$before" -v b="$after" 'BEGIN {
-    split(a, x, " "); split(b, y, " ")
-    busy = y[1] - x[1]; total = busy + y[2] - x[2]
-    printf "%.0f\n", (total > 0 ? 100 * busy / total : 0) }'
-}
 
 # check_quiet KEY WHAT: waits up to BENCH_WAIT_QUIET seconds for the
 # machine to be quiet (≤ 10% busy), then records cpu_busy as KEY, warning

@@ -61,11 +61,7 @@ declare -A URL=()
 BACKGROUND=()
 STARTED=$SECONDS
 
-cleanup() {
-  local pid
-  for pid in "${BACKGROUND[@]}"; do stop "$pid"; done
-}
-trap cleanup EXIT
+trap stop_background EXIT
 trap 'exit 130' INT TERM
 
 build() {

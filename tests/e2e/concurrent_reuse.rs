@@ -13,6 +13,24 @@ fn probe_p3() -> String {
     dir.join("probe_p3.wasm").display().to_string()
 }
 
+/// Serves `config` with its app loaded ahead (`--preload`), so that the
+/// timings below are the instance's, not a first compilation's.
+fn loaded(config: &str) -> TestServer {
+    let server = TestServer::try_start_with(config, &["--preload"])
+        .unwrap_or_else(|log| panic!("server did not start:\n{log}"));
+    // A first compilation by a debug build on a busy machine can take long.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !server.log().contains("preloaded 1 apps") {
+        assert!(
+            Instant::now() < deadline,
+            "not preloaded:\n{}",
+            server.log()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    server
+}
+
 /// Sends a GET in the background, after `delay`.
 fn get_later(
     server: &TestServer,
@@ -40,7 +58,7 @@ fn hold_answer(response: &HttpResponse) -> (u32, u32) {
 
 #[test]
 fn concurrent_requests_share_one_instance() {
-    let server = TestServer::start(&single_app(
+    let server = loaded(&single_app(
         &probe_p3(),
         "name = \"shared\"\nreuse = 100\nconcurrent_reuse = 4",
     ));
@@ -77,7 +95,7 @@ fn concurrent_requests_share_one_instance() {
 
 #[test]
 fn a_trap_fails_only_the_requests_on_its_instance() {
-    let server = TestServer::start(&single_app(
+    let server = loaded(&single_app(
         &probe_p3(),
         "reuse = 100\nconcurrent_reuse = 2\ntimeout_ms = 10000",
     ));
@@ -107,7 +125,7 @@ fn a_trap_fails_only_the_requests_on_its_instance() {
 
 #[test]
 fn a_late_request_times_out_while_its_instance_mates_complete() {
-    let server = TestServer::start(&single_app(
+    let server = loaded(&single_app(
         &probe_p3(),
         "reuse = 100\nconcurrent_reuse = 4\ntimeout_ms = 800",
     ));

@@ -5,7 +5,8 @@
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use crate::harness::{HttpResponse, TestServer, cargo_guest, http_request, run_binary, single_app};
+use crate::config_errors::check;
+use crate::harness::{HttpResponse, TestServer, cargo_guest, http_request, single_app};
 use crate::standard_guests::probe_component;
 
 fn probe_p3() -> String {
@@ -145,16 +146,6 @@ fn a_late_request_times_out_while_its_instance_mates_complete() {
     assert_eq!(late.status, 504, "{}", late.text());
     assert!(took < Duration::from_millis(2000), "{took:?}");
     assert_eq!(server.get("/ok").text(), "ok\n");
-}
-
-/// Runs `check` on a config; (exit code, stderr, config path).
-fn check(config: &str) -> (Option<i32>, String, String) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let path = dir.path().join("bad.toml");
-    std::fs::write(&path, config).expect("write config");
-    let output = run_binary(&["check", path.to_str().expect("utf-8 path")]);
-    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
-    (output.status.code(), stderr, path.display().to_string())
 }
 
 #[test]

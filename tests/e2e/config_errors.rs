@@ -4,7 +4,7 @@
 use crate::harness::{TestServer, guest, run_binary};
 
 /// Runs `check` on `config` and returns (exit code, stderr).
-fn check(config: &str) -> (Option<i32>, String, String) {
+pub fn check(config: &str) -> (Option<i32>, String, String) {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("bad.toml");
     std::fs::write(&path, config).expect("write config");
